@@ -1,0 +1,36 @@
+"""goroutines: Go's scheduler for CPython — goroutines, channels, sysmon and
+true asynchronous preemption of CPU-bound Python code.
+
+    import goroutines as gr
+
+    def main():
+        ch = gr.Chan()
+        gr.go(lambda: ch.send(sum(i * i for i in range(10**6))))
+        return ch.recv()
+
+    print(gr.run(main))
+
+Layout: _g (G and its statuses), _runq (run queues), _sched (Ms, Ps, the
+scheduler loop), _timers, _sysmon, _preempt (preempt_m, async_preempt,
+suspend_g), _monitoring and _signal (the two preemption backends),
+_excsafe (where an exception may be raised), _hazards (where a goroutine
+must not be switched out), _parking/_chan/_sync (blocking objects),
+_run (run's lifecycle), _debug (GOROUTINES_DEBUG), _api (the functions below).
+"""
+
+from ._api import (
+    Suspended, current, dump, go, gomaxprocs, gosched, nopreempt, num_goroutine,
+    sleep, stats, suspend,
+)
+from ._chan import Chan, ChanClosed
+from ._g import G as Goroutine
+from ._g import GoroutineExit
+from ._run import run
+from ._sched import Deadlock
+from ._sync import Mutex, WaitGroup
+
+__all__ = [
+    "Chan", "ChanClosed", "Deadlock", "Goroutine", "GoroutineExit", "Mutex", "Suspended",
+    "WaitGroup", "current", "dump", "go", "gomaxprocs", "gosched", "nopreempt",
+    "num_goroutine", "run", "sleep", "stats", "suspend",
+]

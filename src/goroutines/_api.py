@@ -1,0 +1,142 @@
+"""The public functions of the runtime (DESIGN.md §4), thin over the scheduler."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from . import _preempt, _run, _sched
+from ._g import G
+from ._sched import must_getg
+
+
+def go(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> G:
+    """Start fn(*args, **kwargs) in a new goroutine; return it."""
+    return _sched.newproc(fn, args, kwargs)
+
+
+def gosched() -> None:
+    """Yield the processor: other runnable goroutines run first."""
+    g = must_getg("gosched()")
+    _sched.checkpoint_exc(g)
+    _sched.gosched(g)
+    _sched.checkpoint_exc(g)
+
+
+def sleep(seconds: float) -> None:
+    """Park the calling goroutine for at least `seconds`; <= 0 returns at once."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"sleep() needs a number of seconds, not {type(seconds).__name__}")
+    g = must_getg("sleep()")
+    _sched.checkpoint(g)
+    if not seconds > 0:
+        return
+    s = _sched.sched
+    with s.lock:  # only this P's M pops its timers, after g has parked
+        g.m.p.timers.add(_sched.nanotime() + int(seconds * 1e9), g)
+    while True:
+        _sched.gopark(g, None, None, "sleep")
+        if g.timer_seq == 0:
+            return
+        if g.pending_exc is not None and g.nopreempt == 0:
+            g.timer_seq = 0
+            exc, g.pending_exc = g.pending_exc, None
+            raise exc
+
+
+def current() -> G:
+    """The calling goroutine."""
+    return must_getg("current()")
+
+
+def num_goroutine() -> int:
+    """How many goroutines exist (0 outside run())."""
+    s = _sched.sched
+    return len(s.allgs) if s is not None else 0
+
+
+def gomaxprocs(n: int | None = None) -> int:
+    """Return GOMAXPROCS; with n, set it for the next run() and return the
+    previous value.  Inside run() the number of Ps is fixed."""
+    s = _sched.sched
+    prev = s.procs if s is not None else _run.default_procs
+    if n is None:
+        return prev
+    n = _run._check_procs(n)
+    if s is not None and n != s.procs:
+        raise RuntimeError("gomaxprocs cannot change while run() is running")
+    _run.default_procs = n
+    return prev
+
+
+class nopreempt:
+    """`with nopreempt():` — no asynchronous preemption or throw() inside;
+    a request that arrives meanwhile is honoured when the region ends.
+    Re-entrant; does nothing outside a goroutine."""
+
+    __slots__ = ("g",)
+
+    def __enter__(self) -> "nopreempt":
+        self.g = _sched.getg()
+        if self.g is not None:
+            self.g.nopreempt += 1
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        g = self.g
+        if g is not None:
+            g.nopreempt -= 1
+            if g.nopreempt == 0 and (g.preempt or g.pending_exc is not None):
+                _sched.checkpoint(g)
+
+
+class Suspended:
+    """A goroutine held by suspend(): it will not run until resume().
+
+    `.frames` is its stack (innermost last, runtime frames left out);
+    `.dead` is True if it had already finished.  Use as a context manager
+    to resume on exit."""
+
+    __slots__ = ("_state", "frames", "dead", "goroutine")
+
+    def __init__(self, state: _preempt.SuspendState) -> None:
+        self._state = state
+        self.goroutine = state.g
+        self.dead = state.dead
+        self.frames = _preempt.stack_of(state.g)
+
+    def resume(self) -> None:
+        """Let the goroutine run again (idempotent)."""
+        state, self._state = self._state, None
+        if state is not None:
+            _preempt.resume_g(state)
+
+    def __enter__(self) -> "Suspended":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.resume()
+
+
+def suspend(g: G, timeout: float | None = None) -> Suspended:
+    """Stop g at a safe point (Go's suspendG) so it can be inspected.
+
+    A running goroutine is preempted at its next async safe point and kept
+    off the run queues; a parked one stays parked; a finished one gives
+    dead=True.  Suspending the calling goroutine raises RuntimeError;
+    TimeoutError if g reaches no safe point within `timeout` seconds."""
+    if not isinstance(g, G):
+        raise TypeError(f"suspend() needs a Goroutine, not {type(g).__name__}")
+    return Suspended(_preempt.suspend_g(g, timeout))
+
+
+def stats() -> dict[str, int]:
+    """Scheduler counters of the current run, or of the last one."""
+    s = _sched.sched
+    return _run.stats_of(s) if s is not None else dict(_run.last_stats)
+
+
+def dump() -> str:
+    """Every goroutine with its status and stack (Go's SIGQUIT dump).
+    After run() returns: the goroutines alive when it began stopping."""
+    s = _sched.sched
+    return _run.dump_of(s) if s is not None else _run.last_dump

@@ -1,0 +1,75 @@
+"""Wait queues: parking a goroutine on a channel, mutex or wait group.
+
+A waiting goroutine is represented by a Sudog (Go's name) in the object's
+queue, guarded by the object's lock.  The protocol, shared by every
+blocking operation so the subtle part exists once:
+
+* The waiter enqueues its Sudog and parks *holding* the lock; g0 releases
+  it only after the goroutine is _Gwaiting (gopark's unlock function), so
+  no waker can miss it.
+* A waker dequeues the Sudog and completes it (`done`, `success`, `elem`)
+  under the lock, then readies the goroutine.  Completion is the single
+  source of truth: a value handed to a completed Sudog has been delivered.
+* A goroutine can also be woken by throw() (or GoroutineExit at shutdown).
+  It then retakes the lock: if it was completed meanwhile it returns
+  normally — the exception stays pending for the next safe point, so no
+  value is lost; otherwise it removes its Sudog and raises.  Inside
+  nopreempt() the exception waits and the goroutine parks again.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from . import _sched
+from ._g import G
+
+
+class Sudog:
+    __slots__ = ("g", "elem", "done", "success")
+
+    def __init__(self, g: G, elem: Any = None) -> None:
+        self.g = g
+        self.elem = elem
+        self.done = False
+        self.success = False
+
+
+def _release(lock: Any) -> None:
+    lock.release()
+
+
+def park_on(q: deque, lock: Any, g: G, reason: str, elem: Any = None) -> Sudog:
+    """Enqueue g on q and park until completed.  The caller holds `lock`;
+    it is released when this returns or raises."""
+    sg = Sudog(g, elem)
+    q.append(sg)
+    while True:
+        _sched.gopark(g, _release, lock, reason)
+        if sg.done:
+            return sg
+        lock.acquire()
+        if sg.done:
+            lock.release()
+            return sg
+        if g.pending_exc is not None and g.nopreempt == 0:
+            q.remove(sg)
+            lock.release()
+            exc, g.pending_exc = g.pending_exc, None
+            raise exc
+
+
+def complete(sg: Sudog, elem: Any = None, success: bool = True) -> None:
+    """Mark sg completed (caller holds the queue's lock); ready it after."""
+    sg.elem = elem
+    sg.success = success
+    sg.done = True
+
+
+def wake(sgs: Any) -> None:
+    """Ready the goroutines of completed Sudogs (after releasing the lock)."""
+    s = _sched.sched
+    with s.lock:
+        for sg in sgs:
+            _sched.ready_locked(s, sg.g, next=True)

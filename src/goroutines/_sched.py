@@ -1,0 +1,502 @@
+"""The scheduler: Ms, Ps, and the loop that runs goroutines (Go's proc.go).
+
+Invariants:
+
+* An M is an OS thread.  Its scheduler loop runs in its own greenlet, `g0`;
+  goroutines run in greenlets whose parent is g0.  A goroutine leaves the
+  CPU only by switching to g0 with a function for g0 to run on its behalf
+  (`mcall`, as in Go): park_m, gosched_m, gopreempt_m, preempt_park, goexit0.
+  Those functions run *after* the goroutine's stack is switched out, so a
+  waker on another M can never run a goroutine that has not stopped yet.
+* Each M owns one P (GOMAXPROCS of them) for the whole run: a started
+  goroutine is bound to its M's thread (greenlet affinity), so its P's
+  run queue is where it waits.  Not-yet-started goroutines may be stolen.
+* Every G status transition, run queue, timer heap and idle list is guarded
+  by `sched.lock`.  Lock order: a channel's or mutex's lock, then
+  `sched.lock`, then `suspend_lock` (_preempt.py).  Nothing takes
+  `sched.lock` while holding `suspend_lock`.
+* Code that runs inside an injected preemption callback or a signal handler
+  (async_preempt) never blocks on these locks: it try-locks or gives up.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from typing import Any, Callable
+
+import greenlet
+
+from ._debug import Debug
+from ._g import (
+    G, GoroutineExit, Gdead, Gpreempted, Grunnable, Grunning, Gwaiting,
+)
+from ._parking import complete
+from ._runq import GlobalRunQueue, LocalRunQueue
+from ._timers import TimerHeap
+
+nanotime = time.perf_counter_ns
+_get_ident = threading.get_ident
+_getcurrent = greenlet.getcurrent
+
+GFREE_MAX = 1024  # finished goroutines' greenlets kept per M for reuse (Go's gfree)
+STOP_GRACE_NS = 2_000_000_000  # how long run() waits for goroutines to honour GoroutineExit
+
+
+class Deadlock(RuntimeError):
+    """Raised by run() when every goroutine is blocked forever."""
+
+
+class P:
+    """A processor: the right to run goroutines, with a local run queue and timers."""
+
+    __slots__ = ("id", "m", "runq", "timers", "schedtick", "schedwhen", "preempt",
+                 "sysmon_tick", "sysmon_when")
+
+    def __init__(self, pid: int) -> None:
+        self.id = pid
+        self.m: M | None = None
+        self.runq = LocalRunQueue()
+        self.timers = TimerHeap()
+        self.schedtick = 0  # incremented by execute unless the slice is inherited
+        self.schedwhen = 0  # nanotime() when the current slice began
+        self.preempt = False  # Go's p.preempt: enter the scheduler ASAP
+        self.sysmon_tick = 0  # sysmon's view (Go's p.sysmontick)
+        self.sysmon_when = 0
+
+
+class M:
+    """A worker thread with its scheduler greenlet g0."""
+
+    __slots__ = (
+        "id", "thread", "tid", "g0", "p", "curg", "cond", "idle", "gfree", "exiting",
+        "waitunlockf", "waitlock", "backend", "armed", "preempt_gen", "signal_pending",
+        "next_preempt_m", "timer_armed", "locks", "stats",
+    )
+
+    def __init__(self, mid: int, p: P, lock: threading.Lock) -> None:
+        self.id = mid
+        self.thread: threading.Thread | None = None
+        self.tid: int | None = None  # set when the thread starts (Go's mp.thread)
+        self.g0: greenlet.greenlet | None = None
+        self.p = p
+        self.curg: G | None = None
+        self.cond = threading.Condition(lock)
+        self.idle = False
+        self.gfree: list[greenlet.greenlet] = []
+        self.exiting = False
+        self.waitunlockf: Callable[[Any], None] | None = None
+        self.waitlock: Any = None
+        self.backend: Any = None  # preemption backend for this M (None: cooperative only)
+        self.armed: dict = {}  # code -> events this M armed (monitoring backend)
+        self.preempt_gen = 0  # completed injections (Go's m.preemptGen)
+        self.signal_pending = False  # one injection in flight (Go's m.signalPending)
+        self.next_preempt_m = 0  # rate limit for retries after an unsafe landing
+        self.timer_armed = False  # signal backend: interval timer pending
+        self.locks = 0  # runtime-held locks (Go's m.locks): no async preemption
+        self.stats = dict.fromkeys(M_STATS, 0)  # per M: no lost counts across threads
+
+
+M_STATS = ("switches", "preempt_requests", "preemptions", "preempt_unsafe",
+           "preempt_coop", "preempt_injections")
+
+
+class Sched:
+    """Global scheduler state for one run()."""
+
+    def __init__(self, procs: int, time_slice_ns: int, async_preempt: bool, debug: Debug) -> None:
+        self.lock = threading.Lock()
+        self.procs = procs
+        self.time_slice_ns = time_slice_ns
+        self.async_preempt = async_preempt
+        self.debug = debug
+        self.ps = [P(i) for i in range(procs)]
+        self.ms: list[M] = []
+        self.runq = GlobalRunQueue()
+        self.allgs: dict[int, G] = {}
+        self.goidgen = 0
+        self.goroutines_created = 0
+        self.nmidle = 0
+        self.nsuspended = 0
+        self.main_g: G | None = None
+        self.stopping = False  # main returned, a goroutine panicked, or deadlock
+        self.stop_deadline = 0
+        self.abandon = False  # grace period over: give up on the remaining goroutines
+        self.exiting = False  # runtime threads are being torn down (under suspend_lock)
+        self.panic: tuple[G, BaseException] | None = None
+        self.deadlock = False
+        self.abandoned: list[G] = []
+        self.start_ns = nanotime()
+        self.sysmon_stats = {"sysmon_ticks": 0}
+        self.on_stop: Callable[[Sched], None] | None = None  # records the final dump
+
+
+sched: Sched | None = None
+ms_by_tid: dict[int, M] = {}
+# Guards G.waiters and G.finished (Goroutine.join); taken before sched.lock.
+join_lock = threading.Lock()
+
+
+def current_m() -> M | None:
+    return ms_by_tid.get(_get_ident())
+
+
+def getg() -> G | None:
+    """The running goroutine, or None outside one (g0, other threads)."""
+    m = ms_by_tid.get(_get_ident())
+    if m is None:
+        return None
+    g = m.curg
+    if g is None or _getcurrent() is m.g0:
+        return None
+    return g
+
+
+def must_getg(what: str) -> G:
+    g = getg()
+    if g is None:
+        raise RuntimeError(f"{what} must be called from a goroutine (inside goroutines.run())")
+    return g
+
+
+# ---------------------------------------------------------------------------
+# Creating and finishing goroutines
+
+
+def newproc(fn: Callable[..., Any], args: tuple, kwargs: dict) -> G:
+    """go fn(*args, **kwargs): a new G in runnext of the caller's P."""
+    s = sched
+    cur = getg()
+    if s is None or cur is None:
+        raise RuntimeError("go() must be called from a goroutine (inside goroutines.run())")
+    if not callable(fn):
+        raise TypeError(f"go() needs a callable, got {type(fn).__name__}")
+    with s.lock:
+        s.goidgen += 1
+        g = G(s.goidgen, fn, args, kwargs)
+        s.allgs[g.id] = g
+        s.goroutines_created += 1
+        put_runnable(s, g, cur.m.p, next=True)
+    return g
+
+
+def goroutine_main(g: G) -> None:
+    """Body of every goroutine greenlet; loops so finished greenlets are reused.
+
+    Its frame is the goroutine's entry frame: user frames sit above it, and
+    async safe-point checks stop walking here (ENTRY_CODE)."""
+    while True:
+        try:
+            exc = g.pending_exc
+            if exc is not None:
+                g.pending_exc = None
+                raise exc
+            g.result = g.fn(*g.args, **g.kwargs)  # type: ignore[misc]
+        except GoroutineExit as e:
+            g.exc = e
+        except BaseException as e:  # noqa: BLE001 - a goroutine's panic
+            g.exc = e
+        g = g.m.g0.switch(goexit0)
+
+
+ENTRY_CODE = goroutine_main.__code__
+
+
+def goexit0(m: M, g: G) -> None:
+    """On g0 after g returned: mark it dead, wake joiners, recycle its greenlet."""
+    s = sched
+    gr = g.gr
+    with join_lock:
+        g.finished = True
+        joiners, g.waiters = g.waiters, None
+        for sg in joiners or ():
+            complete(sg)
+    with s.lock:
+        g.atomicstatus = Gdead
+        g.fn = g.args = g.kwargs = None  # type: ignore[assignment]
+        g.gr = g.resume_gr = None
+        s.allgs.pop(g.id, None)
+        for sg in joiners or ():
+            ready_locked(s, sg.g, next=True)
+        if gr is not None and len(m.gfree) < GFREE_MAX:
+            m.gfree.append(gr)
+        exc = g.exc
+        if g is s.main_g:
+            begin_stop(s)
+        elif exc is not None and not isinstance(exc, GoroutineExit) and s.panic is None:
+            exc.add_note(f"(raised in goroutine {g.id})")
+            s.panic = (g, exc)
+            begin_stop(s)
+
+
+# ---------------------------------------------------------------------------
+# Leaving the CPU: mcall targets (run on g0)
+
+
+def mcall(g: G, fn: Callable[[M, G], None]) -> Any:
+    """Switch from g to its M's g0, which runs fn(m, g); returns on resume."""
+    g.resume_gr = _getcurrent()
+    return g.m.g0.switch(fn)
+
+
+def park_m(m: M, g: G) -> None:
+    s = sched
+    with s.lock:
+        g.atomicstatus = Gwaiting
+        if g.pending_exc is not None:  # throw() raced with parking: wake at once
+            ready_locked(s, g, next=False)
+    unlockf, m.waitunlockf = m.waitunlockf, None
+    if unlockf is not None:
+        lock, m.waitlock = m.waitlock, None
+        unlockf(lock)
+
+
+def gosched_m(m: M, g: G) -> None:
+    s = sched
+    with s.lock:
+        g.atomicstatus = Grunnable
+        m.p.runq.put(g, False, s.runq)
+
+
+def gopreempt_m(m: M, g: G) -> None:
+    """Preempted (async or cooperative): to the tail, behind readied goroutines."""
+    g.preempt = False
+    m.p.preempt = False
+    gosched_m(m, g)
+
+
+def preempt_park(m: M, g: G) -> None:
+    """Stopped for suspend_g: _Gpreempted, on no run queue."""
+    s = sched
+    with s.lock:
+        g.preempt = False
+        g.preempt_stop = False
+        m.p.preempt = False
+        g.atomicstatus = Gpreempted
+
+
+def gopark(g: G, unlockf: Callable[[Any], None] | None, lock: Any, reason: str) -> None:
+    """Park g until ready(g); `unlockf(lock)` runs on g0 once g is waiting."""
+    m = g.m
+    m.waitunlockf = unlockf
+    m.waitlock = lock
+    g.waitreason = reason
+    mcall(g, park_m)
+
+
+def gosched(g: G) -> None:
+    mcall(g, gosched_m)
+
+
+def checkpoint(g: G) -> None:
+    """The cooperative safe point every runtime call passes (Go's stack-bound
+    check): deliver a pending throw(), honour a preemption request."""
+    if g.pending_exc is not None and g.nopreempt == 0:
+        exc, g.pending_exc = g.pending_exc, None
+        raise exc
+    if g.preempt and g.nopreempt == 0:
+        g.m.stats["preempt_coop"] += 1
+        mcall(g, preempt_park if g.preempt_stop else gopreempt_m)
+        checkpoint_exc(g)
+
+
+def checkpoint_exc(g: G) -> None:
+    if g.pending_exc is not None and g.nopreempt == 0:
+        exc, g.pending_exc = g.pending_exc, None
+        raise exc
+
+
+# ---------------------------------------------------------------------------
+# Becoming runnable
+
+
+def put_runnable(s: Sched, g: G, p: P, next: bool) -> None:
+    g.atomicstatus = Grunnable
+    p.runq.put(g, next, s.runq)
+    wakep(s, p)
+
+
+def ready_locked(s: Sched, g: G, next: bool = True) -> None:
+    """goready: _Gwaiting -> _Grunnable on g's P (runnext by default).
+    Idempotent: a G that is no longer waiting (thrown into, already readied)
+    is left alone.  A scanned G is readied by resume_g instead."""
+    if g.atomicstatus != Gwaiting:
+        return
+    if g.scan:
+        g.scan_ready = True
+        return
+    p = g.m.p if g.m is not None else _p_for_unbound(s)
+    put_runnable(s, g, p, next)
+
+
+def ready(g: G, next: bool = True) -> None:
+    s = sched
+    with s.lock:
+        ready_locked(s, g, next)
+
+
+def _p_for_unbound(s: Sched) -> P:
+    m = current_m()
+    return m.p if m is not None else s.ps[0]
+
+
+def wakep(s: Sched, p: P) -> None:
+    """Wake p's M if it sleeps; for stealable work, also another idle M."""
+    m = p.m
+    if m is not None and m.idle:
+        m.cond.notify()
+    elif s.nmidle:
+        for other in s.ms:
+            if other.idle:
+                other.cond.notify()
+                break
+
+
+# ---------------------------------------------------------------------------
+# The scheduler loop (runs on each M's g0)
+
+
+def schedule(m: M) -> None:
+    """Run goroutines until the runtime stops; returns on g0 when M exits."""
+    s = sched
+    while True:
+        found = findrunnable(s, m)
+        if found is None:
+            return
+        execute(s, m, *found)
+
+
+def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
+    p = m.p
+    if not inherit:
+        p.schedtick += 1
+        p.schedwhen = nanotime()
+    g.atomicstatus = Grunning
+    m.curg = g
+    m.stats["switches"] += 1
+    backend = m.backend
+    if backend is not None:
+        backend.on_execute(m, g)
+    gr = g.resume_gr
+    if gr is None:
+        g.m = m
+        gr = g.gr = m.gfree.pop() if m.gfree else greenlet.greenlet(goroutine_main, parent=m.g0)
+        fn = gr.switch(g)
+    else:
+        fn = gr.switch()
+    m.curg = None
+    if backend is not None:
+        backend.on_switch_out(m)
+    fn(m, g)
+
+
+def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
+    """The next G for m, blocking while there is none (Go's findRunnable)."""
+    p = m.p
+    with s.lock:
+        while True:
+            if m.exiting:
+                return None
+            for g in p.timers.pop_expired(nanotime()):
+                ready_locked(s, g, next=True)
+            found = _pick(s, m, p)
+            if found is not None:
+                return found
+            if s.stopping and (not s.allgs or s.abandon):
+                stop_ms(s)
+                return None
+            m.idle = True
+            s.nmidle += 1
+            checkdead(s)
+            timeout = p.timers.sleep_for(nanotime())
+            m.cond.wait(timeout)
+            m.idle = False
+            s.nmidle -= 1
+
+
+def _pick(s: Sched, m: M, p: P) -> tuple[G, bool] | None:
+    while True:
+        g: G | None = None
+        inherit = False
+        if p.schedtick % 61 == 0 and s.runq.has_for(m):
+            g = s.runq.get(m)
+        if g is None:
+            g, inherit = p.runq.get()
+        if g is None:
+            g = s.runq.get(m)
+        if g is None:
+            g = _steal(s, p)
+        if g is None:
+            return None
+        if g.scan:  # suspended while runnable: resume_g puts it back
+            g.scan_ready = True
+            continue
+        if g.abandoned:
+            continue
+        return g, inherit
+
+
+def _steal(s: Sched, p: P) -> G | None:
+    others = [q for q in s.ps if q is not p]
+    random.shuffle(others)
+    for victim in others:
+        g = victim.runq.steal_into(p.runq)
+        if g is not None:
+            return g
+    return None
+
+
+def checkdead(s: Sched) -> None:
+    """All Ms idle, no timers, no suspended Gs, yet goroutines exist: deadlock."""
+    if s.nmidle != len(s.ms) or not s.allgs or s.nsuspended:
+        return
+    if any(p.timers for p in s.ps):
+        return
+    if s.stopping:
+        # Goroutines that blocked again while unwinding: stop them again.
+        for g in list(s.allgs.values()):
+            throw_locked(s, g, GoroutineExit())
+        return
+    s.deadlock = True
+    begin_stop(s)
+
+
+def begin_stop(s: Sched) -> None:
+    """main returned, a goroutine panicked, or deadlock: stop every goroutine
+    with GoroutineExit at its next exception-safe point."""
+    if s.stopping:
+        return
+    s.stopping = True
+    s.stop_deadline = nanotime() + STOP_GRACE_NS
+    if s.on_stop is not None:
+        s.on_stop(s)
+    for g in list(s.allgs.values()):
+        throw_locked(s, g, GoroutineExit())
+    if not s.allgs:
+        stop_ms(s)
+    else:
+        for m in s.ms:
+            m.cond.notify()
+
+
+def stop_ms(s: Sched) -> None:
+    for m in s.ms:
+        m.exiting = True
+        m.cond.notify()
+
+
+def throw_locked(s: Sched, g: G, exc: BaseException) -> None:
+    """Arrange for exc to be raised in g at its next exception-safe point.
+    A parked g is woken (its blocking call raises); a running one is sent
+    a preemption request by sysmon's next tick."""
+    if g.atomicstatus == Gdead:
+        return
+    if g.pending_exc is None or isinstance(exc, GoroutineExit):
+        g.pending_exc = exc
+    if g.atomicstatus == Gwaiting:
+        ready_locked(s, g, next=False)
+
+
+def gomaxprocs() -> int:
+    return sched.procs if sched is not None else 1
