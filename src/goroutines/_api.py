@@ -55,16 +55,17 @@ def num_goroutine() -> int:
 
 
 def gomaxprocs(n: int | None = None) -> int:
-    """Return GOMAXPROCS; with n, set it for the next run() and return the
-    previous value.  Inside run() the number of Ps is fixed."""
+    """Return GOMAXPROCS; with n, change it and return the previous value.
+    Outside run() it sets the default for the next run()."""
     s = _sched.sched
     prev = s.procs if s is not None else _run.default_procs
     if n is None:
         return prev
     n = _run._check_procs(n)
-    if s is not None and n != s.procs:
-        raise RuntimeError("gomaxprocs cannot change while run() is running")
-    _run.default_procs = n
+    if s is None:
+        _run.default_procs = n
+    elif n != s.procs:
+        _run.procresize(n)
     return prev
 
 

@@ -55,7 +55,7 @@ class G:
 
     __slots__ = (
         "id", "fn", "args", "kwargs", "atomicstatus", "m", "gr", "resume_gr",
-        "preempt", "preempt_stop", "pending_exc", "nopreempt", "async_safe_point",
+        "preempt", "preempt_stop", "pending_exc", "thrown", "nopreempt", "async_safe_point",
         "scan", "scan_ready", "waitreason", "result", "exc", "waiters",
         "param", "timer_seq", "finished", "abandoned", "__weakref__",
     )
@@ -72,6 +72,7 @@ class G:
         self.preempt = False  # preemption requested (Go's g.preempt / stackguard0)
         self.preempt_stop = False  # on preemption, park as _Gpreempted (suspend_g)
         self.pending_exc: BaseException | None = None  # throw(): raise at an exception-safe point
+        self.thrown: BaseException | None = None  # last throw(): dying of it is no panic
         self.nopreempt = 0  # depth of nopreempt() regions
         self.async_safe_point = False  # stopped by async preemption (Go's asyncSafePoint)
         self.scan = False  # held by suspend_g (Go's _Gscan bit)

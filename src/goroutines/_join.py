@@ -41,6 +41,7 @@ def throw(g: G, exc: BaseException | type[BaseException]) -> None:
     if s is None or g.atomicstatus == Gdead:
         return
     with s.lock:
+        g.thrown = exc
         _sched.throw_locked(s, g, exc)
         m = g.m if g.atomicstatus == Grunning else None
     if m is not None and m.backend is not None and m is not _sched.current_m():

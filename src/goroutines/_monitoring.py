@@ -260,6 +260,7 @@ def arm_start(m: Any, g: Any) -> None:
     the request lands at its first instruction (preemptstress, throw)."""
     gr = g.resume_gr
     frame = gr.gr_frame if gr is not None else None
+    m.exc_budget = _preempt.EXC_BUDGET
     with _preempt.suspend_lock:
         if frame is not None:
             arm(m, frame)

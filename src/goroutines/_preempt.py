@@ -41,6 +41,9 @@ suspend_lock = threading.Lock()
 
 # Retry an injection that landed at an unsafe point no sooner than this.
 UNSAFE_RETRY_NS = 500_000
+# A pending exception keeps INSTRUCTION armed for this many unsafe
+# instructions before backing off (a loop body has a raise-safe one).
+EXC_BUDGET = 256
 # suspend_g: Go's yieldDelay; re-inject at most every yieldDelay/2.
 YIELD_DELAY_NS = 10_000
 
@@ -137,6 +140,7 @@ def async_preempt(m: Any, event: int, offset: int, frame: Any) -> None:
         _monitoring.enter_tracing(ts)
     g.async_safe_point = False
     if g.pending_exc is not None:
+        m.exc_budget = EXC_BUDGET
         _monitoring.arm_own(m, frame)
 
 
@@ -147,9 +151,13 @@ def _defer(m: Any, g: G, event: int, frame: Any) -> None:
     if g.preempt:
         m.stats["preempt_unsafe"] += 1
     if event == INSTRUCTION:
+        if g.pending_exc is not None and m.exc_budget > 0:
+            m.exc_budget -= 1  # exception-safe instructions are a few apart
+            return
         m.next_preempt_m = time.perf_counter_ns() + UNSAFE_RETRY_NS
         _monitoring.downgrade_nowait(m, frame.f_code)
     elif g.pending_exc is not None:
+        m.exc_budget = EXC_BUDGET
         _monitoring.arm_own(m, frame)
 
 

@@ -27,7 +27,7 @@ import greenlet
 
 from . import _debug, _hazards, _monitoring, _preempt, _sched, _signal
 from ._g import G, STATUS_NAMES
-from ._sched import M, Sched
+from ._sched import M, P, Sched
 from ._sysmon import Sysmon
 
 _run_lock = threading.Lock()
@@ -87,18 +87,47 @@ def _run(main: Callable[..., Any], args: tuple, procs: int, slice_ns: int,
     m0.g0 = greenlet.getcurrent()
     m0.tid = threading.get_ident()
     _sched.ms_by_tid[m0.tid] = m0
-    threads = [_start_m(m) for m in s.ms[1:]]
+    s.threads = [_start_m(m) for m in s.ms[1:]]
     sysmon = Sysmon(s)
     sysmon.start()
     try:
         _sched.schedule(m0)
     finally:
-        _shutdown(s, threads, sysmon, restore)
+        _shutdown(s, sysmon, restore)
     if s.panic is not None:
         raise s.panic[1]
     if s.deadlock:
         raise _sched.Deadlock("all goroutines are asleep - deadlock!\n\n" + last_dump)
     return main_g.result
+
+
+def procresize(n: int) -> None:
+    """GOMAXPROCS(n) while running (Go's procresize).  Growing reactivates
+    drained Ps, then adds Ps with new Ms and threads.  Shrinking drains the
+    Ps beyond n: their not-yet-started goroutines move to the global queue;
+    their started ones finish on their own M (they cannot move), which
+    takes no new work."""
+    s = _sched.sched
+    with s.lock:
+        new_ms = []
+        while len(s.ps) < n:
+            p = P(len(s.ps))
+            m = M(p.id, p, s.lock)
+            p.m = m
+            if s.async_preempt:
+                m.backend = _monitoring.MonitoringBackend()
+            s.ps.append(p)
+            s.ms.append(m)
+            new_ms.append(m)
+        for p in s.ps:
+            p.draining = p.id >= n
+            if p.draining:
+                for g in p.runq.take_unbound():
+                    s.runq.put(g)
+        s.procs = n
+        for m in s.ms:
+            _sched.notewakeup(s, m)
+    s.threads.extend(_start_m(m) for m in new_ms)
 
 
 def _start_m(m: M) -> threading.Thread:
@@ -145,15 +174,14 @@ def _install(s: Sched) -> Callable[[], None]:
     return restore
 
 
-def _shutdown(s: Sched, threads: list[threading.Thread], sysmon: Sysmon,
-              restore: Callable[[], None]) -> None:
+def _shutdown(s: Sched, sysmon: Sysmon, restore: Callable[[], None]) -> None:
     global last_stats
     with s.lock:
         _sched.begin_stop(s)
         _sched.stop_ms(s)
     with _preempt.suspend_lock:
         s.exiting = True
-    for t in threads:
+    for t in s.threads:
         t.join()
     sysmon.stop()
     restore()

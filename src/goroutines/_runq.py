@@ -66,6 +66,15 @@ class LocalRunQueue:
             return self.q.popleft(), False
         return None, False
 
+    def take_unbound(self) -> list[G]:
+        """Remove and return the not-yet-started Gs (their P is going away)."""
+        out = [g for g in self.q if g.m is None]
+        self.q = deque(g for g in self.q if g.m is not None)
+        if self.runnext is not None and self.runnext.m is None:
+            out.append(self.runnext)
+            self.runnext = None
+        return out
+
     def steal_into(self, thief: "LocalRunQueue") -> G | None:
         """runqsteal: move half of this queue's *unstarted* Gs to `thief`;
         return one of them to run now (or None)."""
@@ -103,9 +112,11 @@ class GlobalRunQueue:
         self._queues.setdefault(g.m, deque()).append((self._seq, g))
         self._n += 1
 
-    def get(self, m: Any) -> G | None:
-        """The oldest G that `m` may run: unbound, or bound to `m`."""
+    def get(self, m: Any, bound_only: bool = False) -> G | None:
+        """The oldest G that `m` may run: unbound (unless bound_only), or bound to `m`."""
         free, own = self._queues[None], self._queues.get(m)
+        if bound_only:
+            free = None
         if own and (not free or own[0][0] < free[0][0]):
             src = own
         elif free:
@@ -117,9 +128,3 @@ class GlobalRunQueue:
 
     def has_for(self, m: Any) -> bool:
         return bool(self._queues[None]) or bool(self._queues.get(m))
-
-    def drop_m(self, m: Any) -> list[G]:
-        """Remove and return the Gs bound to `m` (the M is going away)."""
-        q = self._queues.pop(m, deque())
-        self._n -= len(q)
-        return [g for _, g in q]

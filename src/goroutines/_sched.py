@@ -52,7 +52,7 @@ class P:
     """A processor: the right to run goroutines, with a local run queue and timers."""
 
     __slots__ = ("id", "m", "runq", "timers", "schedtick", "schedwhen", "preempt",
-                 "sysmon_tick", "sysmon_when")
+                 "draining")
 
     def __init__(self, pid: int) -> None:
         self.id = pid
@@ -62,8 +62,9 @@ class P:
         self.schedtick = 0  # incremented by execute unless the slice is inherited
         self.schedwhen = 0  # nanotime() when the current slice began
         self.preempt = False  # Go's p.preempt: enter the scheduler ASAP
-        self.sysmon_tick = 0  # sysmon's view (Go's p.sysmontick)
-        self.sysmon_when = 0
+        # Beyond GOMAXPROCS after a shrink: its M runs only the goroutines
+        # bound to it (they cannot move) and takes no new work.
+        self.draining = False
 
 
 class M:
@@ -72,7 +73,7 @@ class M:
     __slots__ = (
         "id", "thread", "tid", "g0", "p", "curg", "cond", "idle", "gfree", "exiting",
         "waitunlockf", "waitlock", "backend", "armed", "preempt_gen", "signal_pending",
-        "next_preempt_m", "timer_armed", "locks", "stats",
+        "next_preempt_m", "exc_budget", "timer_armed", "locks", "stats",
     )
 
     def __init__(self, mid: int, p: P, lock: threading.Lock) -> None:
@@ -93,6 +94,7 @@ class M:
         self.preempt_gen = 0  # completed injections (Go's m.preemptGen)
         self.signal_pending = False  # one injection in flight (Go's m.signalPending)
         self.next_preempt_m = 0  # rate limit for retries after an unsafe landing
+        self.exc_budget = 0  # INSTRUCTION landings left to find an exception-safe point
         self.timer_armed = False  # signal backend: interval timer pending
         self.locks = 0  # runtime-held locks (Go's m.locks): no async preemption
         self.stats = dict.fromkeys(M_STATS, 0)  # per M: no lost counts across threads
@@ -113,6 +115,7 @@ class Sched:
         self.debug = debug
         self.ps = [P(i) for i in range(procs)]
         self.ms: list[M] = []
+        self.threads: list[threading.Thread] = []  # of Ms other than M0
         self.runq = GlobalRunQueue()
         self.allgs: dict[int, G] = {}
         self.goidgen = 0
@@ -177,7 +180,13 @@ def newproc(fn: Callable[..., Any], args: tuple, kwargs: dict) -> G:
         g = G(s.goidgen, fn, args, kwargs)
         s.allgs[g.id] = g
         s.goroutines_created += 1
-        put_runnable(s, g, cur.m.p, next=True)
+        p = cur.m.p
+        if p.draining:
+            g.atomicstatus = Grunnable
+            s.runq.put(g)
+            wakep(s, s.ps[0])
+        else:
+            put_runnable(s, g, p, next=True)
     return g
 
 
@@ -216,18 +225,23 @@ def goexit0(m: M, g: G) -> None:
         g.atomicstatus = Gdead
         g.fn = g.args = g.kwargs = None  # type: ignore[assignment]
         g.gr = g.resume_gr = None
-        s.allgs.pop(g.id, None)
         for sg in joiners or ():
             ready_locked(s, sg.g, next=True)
         if gr is not None and len(m.gfree) < GFREE_MAX:
             m.gfree.append(gr)
         exc = g.exc
-        if g is s.main_g:
-            begin_stop(s)
-        elif exc is not None and not isinstance(exc, GoroutineExit) and s.panic is None:
+        panicked = (
+            exc is not None and not isinstance(exc, GoroutineExit) and s.panic is None
+            and (g is s.main_g or exc is not g.thrown)  # dying of a throw() is no panic
+        )
+        if panicked:
             exc.add_note(f"(raised in goroutine {g.id})")
             s.panic = (g, exc)
-            begin_stop(s)
+        if panicked or g is s.main_g:
+            begin_stop(s)  # its dump still lists g, as dead
+        del s.allgs[g.id]
+        if s.stopping and not s.allgs:
+            stop_ms(s)
 
 
 # ---------------------------------------------------------------------------
@@ -338,19 +352,29 @@ def ready(g: G, next: bool = True) -> None:
 
 def _p_for_unbound(s: Sched) -> P:
     m = current_m()
-    return m.p if m is not None else s.ps[0]
+    return m.p if m is not None and not m.p.draining else s.ps[0]
 
 
 def wakep(s: Sched, p: P) -> None:
     """Wake p's M if it sleeps; for stealable work, also another idle M."""
     m = p.m
     if m is not None and m.idle:
-        m.cond.notify()
+        notewakeup(s, m)
     elif s.nmidle:
         for other in s.ms:
-            if other.idle:
-                other.cond.notify()
+            if other.idle and not other.p.draining:
+                notewakeup(s, other)
                 break
+
+
+def notewakeup(s: Sched, m: M) -> None:
+    """Wake an idle M.  It stops counting as idle *now*, not when its thread
+    gets to run: otherwise checkdead could see every M idle while a woken
+    one has work, and call it a deadlock."""
+    if m.idle:
+        m.idle = False
+        s.nmidle -= 1
+    m.cond.notify()
 
 
 # ---------------------------------------------------------------------------
@@ -408,24 +432,26 @@ def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
                 return None
             m.idle = True
             s.nmidle += 1
-            checkdead(s)
-            timeout = p.timers.sleep_for(nanotime())
-            m.cond.wait(timeout)
-            m.idle = False
-            s.nmidle -= 1
+            checkdead(s)  # may ready goroutines, and wake this very M
+            if m.idle:
+                m.cond.wait(p.timers.sleep_for(nanotime()))
+            if m.idle:  # timed out: nobody woke us
+                m.idle = False
+                s.nmidle -= 1
 
 
 def _pick(s: Sched, m: M, p: P) -> tuple[G, bool] | None:
     while True:
         g: G | None = None
         inherit = False
+        bound_only = p.draining
         if p.schedtick % 61 == 0 and s.runq.has_for(m):
-            g = s.runq.get(m)
+            g = s.runq.get(m, bound_only)
         if g is None:
             g, inherit = p.runq.get()
         if g is None:
-            g = s.runq.get(m)
-        if g is None:
+            g = s.runq.get(m, bound_only)
+        if g is None and not bound_only:
             g = _steal(s, p)
         if g is None:
             return None
@@ -477,13 +503,13 @@ def begin_stop(s: Sched) -> None:
         stop_ms(s)
     else:
         for m in s.ms:
-            m.cond.notify()
+            notewakeup(s, m)
 
 
 def stop_ms(s: Sched) -> None:
     for m in s.ms:
         m.exiting = True
-        m.cond.notify()
+        notewakeup(s, m)
 
 
 def throw_locked(s: Sched, g: G, exc: BaseException) -> None:
@@ -496,7 +522,3 @@ def throw_locked(s: Sched, g: G, exc: BaseException) -> None:
         g.pending_exc = exc
     if g.atomicstatus == Gwaiting:
         ready_locked(s, g, next=False)
-
-
-def gomaxprocs() -> int:
-    return sched.procs if sched is not None else 1
