@@ -217,14 +217,14 @@ def test_buffered_send_blocks_when_full():
 def _scn_many_producers(procs, capacity, producers=8, per_producer=2000, consumers=4):
     def producer(pid, ch, wg):
         for seq in range(per_producer):
-            spin(20)
+            spin(60)
             ch.send((pid, seq))
         wg.done()
 
     def consumer(ch, out):
         for v in ch:
             out.append(tuple(v))
-            spin(20)
+            spin(60)
 
     def main():
         ch = gr.Chan(capacity)
@@ -268,6 +268,7 @@ def test_many_producers_consumers_no_loss_no_dup_fifo(procs, capacity):
     assert r["missing"] == 0 and r["extra"] == 0, r
     assert r["total"] == 8 * 2000
     assert r["out_of_order"] == 0, r
+    assert r["stats"]["preemptions"] > 0, r["stats"]   # CPU work was really interrupted
 
 
 def _scn_single_pair_order(procs):
