@@ -258,7 +258,7 @@ def park_m(m: M, g: G) -> None:
     s = sched
     with s.lock:
         g.atomicstatus = Gwaiting
-        if g.pending_exc is not None:  # throw() raced with parking: wake at once
+        if g.pending_exc is not None and g.nopreempt == 0:  # throw() raced with parking
             ready_locked(s, g, next=False)
     unlockf, m.waitunlockf = m.waitunlockf, None
     if unlockf is not None:
