@@ -277,3 +277,55 @@ def test_every_loop_body_has_a_safe_point(fn):
     loop_lines = {hog_while: first + 3, hog_for: first + 3, hog_recursive: first + 1,
                   hog_comprehension: first + 1}
     assert loop_lines[fn] in _safe_lines(fn)
+
+
+def _scn_throw_into_running(procs: int, trials: int, seed: int):
+    """End to end: throw() into goroutines looping over FUNCS at random
+    moments; every delivery must leave cleanup balanced and exc_info clean."""
+    import random
+    import time
+
+    import goroutines as gr
+
+    rnd = random.Random(seed)
+    bad = []
+    delivered = 0
+
+    def victim(rec, out):
+        try:
+            while True:
+                for fn in FUNCS:
+                    fn(rec)
+        except Injected:
+            pass
+        out.append(sys.exc_info()[0])  # outside the handler: must be None again
+
+    def main():
+        nonlocal delivered
+        for _ in range(trials):
+            rec, out = [], []
+            g = gr.go(victim, rec, out)
+            while not rec:
+                gr.gosched()  # let it start: a throw before that skips its body
+            end = time.perf_counter() + rnd.uniform(0, 0.003)
+            while time.perf_counter() < end:
+                pass
+            g.throw(Injected("now"))
+            g.join()
+            delivered += len(out)
+            problems = _balanced(rec) + [f"exc_info leaked: {e}" for e in out if e is not None]
+            if problems:
+                bad.append(problems)
+
+    gr.run(main, procs=procs, time_slice=0.001)
+    return {"bad": bad, "delivered": delivered}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("procs", [1, 2])
+def test_throw_into_running_goroutines_never_skips_cleanup(procs):
+    from _util import run_isolated
+
+    r = run_isolated(_scn_throw_into_running, procs, 300, procs, timeout=100)
+    assert r["bad"] == [], r["bad"][:5]
+    assert r["delivered"] == 300
