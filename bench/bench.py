@@ -77,7 +77,7 @@ class Case:
     warnings: list = field(default_factory=list)
 
     @property
-    def m(self):
+    def medians(self):
         """Median over repetitions of every numeric field."""
         keys = [k for k, v in (self.runs[0] if self.runs else {}).items()
                 if isinstance(v, (int, float))]
@@ -186,21 +186,30 @@ def run_child(module, func, kwargs, env, cpu, timeout):
     raise RuntimeError(f"exit {proc.returncode}: {lines[-1]}")
 
 
-def run_case(case, cpu, timeout):
-    print(f"  {case.module:9s} {case.label} ", end="", flush=True, file=sys.stderr)
-    for _ in range(case.reps):
-        try:
-            result, warning = run_child(case.module, case.func, case.kwargs, case.env, cpu,
-                                        timeout)
-        except RuntimeError as exc:
-            case.error = str(exc)
-            print(f" FAILED: {exc}", end="", file=sys.stderr)
-            break
-        case.runs.append(result)
-        if warning:
-            case.warnings.append(warning)
-        print("!" if warning else ".", end="", flush=True, file=sys.stderr)
-    print(file=sys.stderr)
+def run_section(name, cases, cpu, timeout):
+    """Run every case's repetitions round-robin, so a burst of outside load hits all alike.
+
+    A case that fails once is not run again.
+    """
+    for rep in range(max(c.reps for c in cases)):
+        print(f"{name}, round {rep + 1}:", file=sys.stderr)
+        for case in cases:
+            if rep < case.reps and not case.error:
+                run_once(case, cpu, timeout)
+
+
+def run_once(case, cpu, timeout):
+    print(f"  {case.label} ", end="", flush=True, file=sys.stderr)
+    try:
+        result, warning = run_child(case.module, case.func, case.kwargs, case.env, cpu, timeout)
+    except RuntimeError as exc:
+        case.error = str(exc)
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return
+    case.runs.append(result)
+    if warning:
+        case.warnings.append(warning)
+    print(f"warning: {warning}" if warning else "ok", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- reporting
@@ -248,10 +257,10 @@ def print_table(title, headers, cases, row):
 
 
 def report_fairness(cases, cfg):
-    by = {c.key: c.m for c in cases}
+    by = {c.key: c.medians for c in cases}
 
     def row(c):
-        m = c.m
+        m = c.medians
         ideal = m["wall_s"] / cfg.tick_s
         return [c.label, fmt(m["ticks"], ".0f"), fmt(100 * m["ticks"] / ideal, ".1f"),
                 fmt(m["p50_ms"]), fmt(m["p99_ms"]), fmt(m["max_ms"], ".1f"), fmt(m["wall_s"]),
@@ -267,10 +276,10 @@ def report_fairness(cases, cfg):
 
 
 def report_latency(cases, cfg):
-    by = {c.key: c.m for c in cases}
+    by = {c.key: c.medians for c in cases}
 
     def row(c):
-        m = c.m
+        m = c.medians
         peer = by.get("threads-" + c.key.rsplit("-", 1)[1], {})
         return [c.label, fmt(m["runs"], ".0f"), fmt(m["run_p50_ms"]), fmt(m["over_p50_ms"]),
                 fmt(m["over_p99_ms"]), fmt(m["switch_p50_us"], ".1f"),
@@ -285,31 +294,29 @@ def report_latency(cases, cfg):
 
 def report_overhead(cases, cfg):
     def row(c):
-        m = c.m
+        m = c.medians
         return [c.label, fmt(m["plain_wall_s"], ".3f"), fmt(m["wall_ratio"], ".3f"),
-                fmt(m["cpu_ratio"], ".3f"), fmt(m.get("cost_per_switch_us"), ".1f"),
-                fmt(m.get("preemptions"), ".0f")]
+                fmt(m["cpu_ratio"], ".3f"), fmt(m.get("preemptions"), ".0f")]
 
-    headers = ["case", "plain s", "wall ÷ plain", "CPU ÷ plain", "CPU µs per preemption",
-               "preemptions"]
+    headers = ["case", "plain s", "wall ÷ plain", "CPU ÷ plain", "preemptions"]
     print_table(f"CPU overhead: 2 × ~{cfg.overhead_cpu_s:g} s of work, plain calls vs two "
                 f"sliced hogs (medians of {cfg.overhead_reps})", headers, cases, row)
 
 
 def report_spawn(cases, cfg):
-    by = {c.key: c.m for c in cases}
+    by = {c.key: c.medians for c in cases}
 
     def ratios(c, field, prefix, suffix=""):
-        value = c.m[field]
+        value = c.medians[field]
         return [fmt(ratio(value, by.get(f"{prefix}-{peer}{suffix}", {}).get(field)))
                 for peer in ("asyncio", "gevent")]
 
     def spawn_row(c):
-        return [c.label, fmt(c.m["us_each"], ".1f"), *ratios(c, "us_each", "spawn")]
+        return [c.label, fmt(c.medians["us_each"], ".1f"), *ratios(c, "us_each", "spawn")]
 
     def parked_row(c):
         mode = "-" + c.key.rsplit("-", 1)[1]
-        return [c.label, fmt(c.m["bytes_each"], ",.0f"),
+        return [c.label, fmt(c.medians["bytes_each"], ",.0f"),
                 *ratios(c, "bytes_each", "parked", mode)]
 
     spawned = [c for c in cases if c.key.startswith("spawn-")]
@@ -354,9 +361,14 @@ def machine_info(cpu):
         "nproc": os.cpu_count(),
         "cpu_model": model,
         "kernel": platform.release(),
-        "load_average_at_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load_average_at_start": load_average(),
         "pinned_cpu": "none" if cpu is None else cpu,
     }
+
+
+def load_average():
+    """1, 5 and 15 minute load averages: other work on the machine skews every figure."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def git_commit():
@@ -423,14 +435,12 @@ def main():
     for name in args.only:
         build, _ = SECTIONS[name]
         results[name] = build(cfg, iters_per_s)
-        print(f"running {name}:", file=sys.stderr)
-        for case in results[name]:
-            run_case(case, cpu, cfg.timeout_s)
+        run_section(name, results[name], cpu, cfg.timeout_s)
     for name, cases in results.items():
         _, report = SECTIONS[name]
         report(cases, cfg)
     print(f"\nspin() calibration: {iters_per_s:,} iterations/s; total bench time "
-          f"{time.perf_counter() - started:.0f} s")
+          f"{time.perf_counter() - started:.0f} s; load average at end: {load_average()}")
     if args.json:
         write_json(args.json, info, cfg, iters_per_s, results)
     if args.plot and "fairness" in results:
@@ -447,7 +457,7 @@ def write_json(path, info, cfg, iters_per_s, results):
         "config": vars(cfg),
         "spin_iters_per_s": iters_per_s,
         "sections": {name: [{"key": c.key, "label": c.label, "func": f"{c.module}.{c.func}",
-                             "kwargs": c.kwargs, "env": c.env, "median": c.m,
+                             "kwargs": c.kwargs, "env": c.env, "median": c.medians,
                              "runs": c.runs, "error": c.error, "warnings": c.warnings}
                             for c in cases]
                      for name, cases in results.items()},

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from common import run_goroutines, spin, stats_subset, us
+from common import run_goroutines, spin, stats_subset
 
 
 def _clock():
@@ -32,16 +32,13 @@ def _plain(n):
     return _since(start)
 
 
-def _compare(plain, measured, switches=None):
-    out = {
+def _compare(plain, measured):
+    return {
         "plain_wall_s": plain[0],
         "wall_s": measured[0],
         "wall_ratio": measured[0] / plain[0],
         "cpu_ratio": measured[1] / plain[1],
     }
-    if switches:
-        out["cost_per_switch_us"] = us((measured[1] - plain[1]) / switches)
-    return out
 
 
 def goroutines(n, time_slice, thread):
@@ -57,8 +54,7 @@ def goroutines(n, time_slice, thread):
 
     plain = _plain(n)
     measured, stats = run_goroutines(main, thread=thread, procs=1, time_slice=time_slice)
-    counters = stats_subset(stats)
-    return {**_compare(plain, measured, counters.get("preemptions")), **counters}
+    return {**_compare(plain, measured), **stats_subset(stats)}
 
 
 def threads(n, switch_interval):

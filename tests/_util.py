@@ -43,7 +43,6 @@ def subprocess_env(**extra):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (_package_root(), env.get("PYTHONPATH")) if p)
-    env.pop("GOROUTINES_DEBUG", None)
     env.update(extra)
     return env
 

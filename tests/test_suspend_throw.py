@@ -114,10 +114,11 @@ def test_suspend_timeout_when_no_safe_point():
                 while time.perf_counter() < end:
                     state["n"] += 1
 
-        g = gr.go(stubborn)
         deadline = time.perf_counter() + 5
-        while state["n"] == 0 and time.perf_counter() < deadline:
-            pass  # keep this M busy so that the other M steals `stubborn`
+        with gr.nopreempt():  # keep this M so that the other M steals `stubborn`
+            g = gr.go(stubborn)
+            while state["n"] == 0 and time.perf_counter() < deadline:
+                pass
         with pytest.raises(TimeoutError, match=f"goroutine {g.id}"):
             gr.suspend(g, timeout=0.05)
         g.join()
@@ -173,8 +174,9 @@ def test_throw_accepts_a_class_rejects_junk_and_ignores_the_dead():
 def test_throw_into_runnable_goroutine_before_it_starts():
     def main():
         ran = []
-        g = gr.go(ran.append, 1)
-        g.throw(Boom("early"))
+        with gr.nopreempt():  # no chance for g to start in between
+            g = gr.go(ran.append, 1)
+            g.throw(Boom("early"))
         with pytest.raises(Boom, match="early"):
             g.join()
         return ran

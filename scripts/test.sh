@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The test command: on every CPython >= 3.12 here, install the project with
+# its test dependencies in a venv, run the whole suite, then run the
+# preemption-sensitive subset again under GOROUTINES_DEBUG=preemptstress=1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/pythons.sh
+find_pythons
+export COVERAGE_CORE=sysmon  # coverage's default core misses lines after a preemption
+status=0
+for py in "${PYTHONS[@]}"; do
+    vpy=$(venv_for "$py" test)
+    echo "== $("$vpy" -VV | head -1)"
+    "$vpy" -m pytest -q -p no:cacheprovider "$@" || status=1
+    echo "== $("$vpy" -V): preemption-sensitive subset under preemptstress=1"
+    GOROUTINES_DEBUG=preemptstress=1 "$vpy" -m pytest -q -p no:cacheprovider \
+        tests/test_chan.py tests/test_sync.py tests/test_suspend_throw.py \
+        tests/test_excsafe_fuzz.py || status=1
+done
+exit $status
