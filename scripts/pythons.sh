@@ -10,8 +10,8 @@ find_pythons() {
     done
     PYTHONS=()
     for py in "${candidates[@]}"; do
-        ver=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2]) if sys.version_info >= (3, 12) and sys.implementation.name == "cpython" else None' 2>/dev/null) || continue
-        [ "$ver" = "None" ] && continue
+        ver=$("$py" -c 'import sys; ok = sys.version_info >= (3, 12) and sys.implementation.name == "cpython"; print("%d.%d" % sys.version_info[:2] if ok else "")' 2>/dev/null) || continue
+        [ -n "$ver" ] || continue
         case "$seen" in *" $ver "*) continue ;; esac
         seen="$seen$ver "
         PYTHONS+=("$py")

@@ -11,10 +11,9 @@ throw() is honoured on entry.
 
 from __future__ import annotations
 
+import _thread
 from collections import deque
 from typing import Any, Generic, Iterator, TypeVar
-
-import threading
 
 from . import _sched
 from ._parking import Sudog, complete, park_on, wake
@@ -38,7 +37,7 @@ class Chan(Generic[T]):
             raise TypeError(f"channel capacity must be an int, not {type(capacity).__name__}")
         if capacity < 0:
             raise ValueError(f"channel capacity must be >= 0, got {capacity}")
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._buf: deque[T] = deque()
         self._cap = capacity
         self._closed = False

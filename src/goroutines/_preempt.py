@@ -29,7 +29,7 @@ BRANCH callbacks skips the frame's handlers (a CPython bug, DESIGN.md §2).
 from __future__ import annotations
 
 import sys
-import threading
+import _thread
 import time
 import traceback
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 from . import _excsafe, _hazards, _sched
 from ._g import G, Gdead, Gpreempted, Grunnable, Grunning, Gsyscall, Gwaiting
 
-suspend_lock = threading.Lock()
+suspend_lock = _thread.allocate_lock()
 
 # Retry an injection that landed at an unsafe point no sooner than this.
 UNSAFE_RETRY_NS = 500_000

@@ -19,13 +19,14 @@ Shutdown, in an order that makes the exit race impossible:
 
 from __future__ import annotations
 
+import _thread
 import sys
 import threading
 from typing import Any, Callable
 
 import greenlet
 
-from . import _debug, _hazards, _monitoring, _preempt, _sched, _signal
+from . import _debug, _hazards, _locks, _monitoring, _preempt, _sched, _signal
 from ._g import G, STATUS_NAMES
 from ._sched import M, P, Sched
 from ._sysmon import Sysmon
@@ -131,19 +132,20 @@ def procresize(n: int) -> None:
 
 
 def _start_m(m: M) -> threading.Thread:
-    started = threading.Event()
+    started = _thread.allocate_lock()  # the runtime's own locks are never counted
+    started.acquire()
 
     def mstart() -> None:
         m.tid = threading.get_ident()
         m.g0 = greenlet.getcurrent()
         _sched.ms_by_tid[m.tid] = m
-        started.set()
+        started.release()
         _sched.schedule(m)
 
     t = threading.Thread(target=mstart, name=f"goroutines-M{m.id}", daemon=True)
     m.thread = t
     t.start()
-    started.wait()
+    started.acquire()
     return t
 
 
@@ -152,6 +154,7 @@ def _install(s: Sched) -> Callable[[], None]:
     old_interval = sys.getswitchinterval()
     sys.setswitchinterval(min(old_interval, max(s.time_slice_ns / 2e9, 0.0005)))
     _hazards.install()
+    _locks.install()
     signal_backend = None
     if s.async_preempt and not _monitoring.install():
         sys.stderr.write("goroutines: sys.monitoring tool ids 3 and 4 are taken; "
@@ -168,6 +171,7 @@ def _install(s: Sched) -> Callable[[], None]:
         if signal_backend is not None:
             signal_backend.close()
         _monitoring.uninstall()
+        _locks.uninstall()
         _hazards.uninstall()
         sys.setswitchinterval(old_interval)
 

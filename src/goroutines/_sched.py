@@ -21,6 +21,7 @@ Invariants:
 
 from __future__ import annotations
 
+import _thread
 import random
 import threading
 import time
@@ -108,7 +109,7 @@ class Sched:
     """Global scheduler state for one run()."""
 
     def __init__(self, procs: int, time_slice_ns: int, async_preempt: bool, debug: Debug) -> None:
-        self.lock = threading.Lock()
+        self.lock = _thread.allocate_lock()
         self.procs = procs
         self.time_slice_ns = time_slice_ns
         self.async_preempt = async_preempt
@@ -138,7 +139,7 @@ class Sched:
 sched: Sched | None = None
 ms_by_tid: dict[int, M] = {}
 # Guards G.waiters and G.finished (Goroutine.join); taken before sched.lock.
-join_lock = threading.Lock()
+join_lock = _thread.allocate_lock()
 
 
 def current_m() -> M | None:

@@ -10,7 +10,7 @@ forever behind newcomers.
 
 from __future__ import annotations
 
-import threading
+import _thread
 from collections import deque
 from typing import Any
 
@@ -24,7 +24,7 @@ class Mutex:
     __slots__ = ("_lock", "_locked", "_waiters")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._locked = False
         self._waiters: deque[Sudog] = deque()
 
@@ -78,7 +78,7 @@ class WaitGroup:
     __slots__ = ("_lock", "_count", "_waiters")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._count = 0
         self._waiters: deque[Sudog] = deque()
 

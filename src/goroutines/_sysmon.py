@@ -16,6 +16,7 @@ kernel timer for slices; sysmon only re-sends requests to it.
 from __future__ import annotations
 
 import sys
+import _thread
 import threading
 from typing import Any
 
@@ -30,7 +31,7 @@ TOLERANCE_NS = 50_000
 class Sysmon:
     def __init__(self, s: Any) -> None:
         self.s = s
-        self.note = threading.Lock()
+        self.note = _thread.allocate_lock()
         self.note.acquire()
         self.stopped = False
         self.thread = threading.Thread(target=self.loop, name="goroutines-sysmon", daemon=True)
