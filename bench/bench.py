@@ -3,7 +3,7 @@
     python bench/bench.py [--quick] [--json out.json] [--plot fairness.png] [--only SECTIONS]
 
 Sections (details in each module's docstring):
-  fairness  a 1 ms ticker beside 4 CPU hogs on one core: ticks, lateness, wall time
+  fairness  a 1 ms ticker beside 4 CPU hogs on one P: ticks, lateness, wall time
   latency   two hogs on one P: run-length beyond the time slice, per preemption backend
   overhead  the same pure-Python work plain and as two preempted goroutines
   spawn     cost of starting and joining many tasks; memory per parked task
@@ -46,8 +46,9 @@ class Config:
     fairness_reps: int = 3
     latency_s: float = 1.0
     latency_reps: int = 3
-    overhead_cpu_s: float = 0.3
-    overhead_reps: int = 5
+    overhead_cpu_s: float = 0.2
+    overhead_pairs: int = 3
+    overhead_reps: int = 3
     spawn_n: int = 100_000
     spawn_reps: int = 3
     parked_n: int = 10_000
@@ -57,8 +58,8 @@ class Config:
     @classmethod
     def quick(cls):
         return cls(hog_cpu_s=0.2, fairness_reps=1, latency_s=0.4, latency_reps=1,
-                   overhead_cpu_s=0.1, overhead_reps=2, spawn_n=20_000, spawn_reps=1,
-                   parked_reps=1, timeout_s=60.0)
+                   overhead_cpu_s=0.1, overhead_pairs=2, overhead_reps=1, spawn_n=20_000,
+                   spawn_reps=1, parked_reps=1, timeout_s=60.0)
 
 
 @dataclass
@@ -126,17 +127,17 @@ def latency_cases(cfg, _iters_per_s):
 
 
 def overhead_cases(cfg, iters_per_s):
-    n = int(cfg.overhead_cpu_s * iters_per_s)
+    base = {"n": int(cfg.overhead_cpu_s * iters_per_s), "pairs": cfg.overhead_pairs}
     cases = []
     for slice_ms in (10, 1):
         s = slice_ms / 1e3
         for thread, where in ((False, "main thread"), (True, "other thread")):
             cases.append(Case(f"gr-{'thread' if thread else 'main'}-{slice_ms}",
                               f"goroutines {where}, {slice_ms} ms slice", "overhead",
-                              "goroutines", {"n": n, "time_slice": s, "thread": thread},
+                              "goroutines", {**base, "time_slice": s, "thread": thread},
                               cfg.overhead_reps))
         cases.append(Case(f"threads-{slice_ms}", f"threads, switch interval {slice_ms} ms",
-                          "overhead", "threads", {"n": n, "switch_interval": s},
+                          "overhead", "threads", {**base, "switch_interval": s},
                           cfg.overhead_reps))
     return cases
 
@@ -271,7 +272,7 @@ def report_fairness(cases, cfg):
     headers = ["runtime", "ticks", "% of ideal", "late p50 ms", "p99 ms", "max ms", "wall s",
                "wall ÷ asyncio", "p99 ÷ threads 5 ms", "preemptions"]
     print_table(f"Fairness: {cfg.tick_s * 1e3:g} ms ticker beside {cfg.hogs} hogs of "
-                f"~{cfg.hog_cpu_s:g} s CPU, one core (medians of {cfg.fairness_reps})",
+                f"~{cfg.hog_cpu_s:g} s CPU, one P / the GIL (medians of {cfg.fairness_reps})",
                 headers, cases, row)
 
 
@@ -300,7 +301,8 @@ def report_overhead(cases, cfg):
 
     headers = ["case", "plain s", "wall ÷ plain", "CPU ÷ plain", "preemptions"]
     print_table(f"CPU overhead: 2 × ~{cfg.overhead_cpu_s:g} s of work, plain calls vs two "
-                f"sliced hogs (medians of {cfg.overhead_reps})", headers, cases, row)
+                f"sliced hogs (medians of {cfg.overhead_reps} × {cfg.overhead_pairs} pairs)",
+                headers, cases, row)
 
 
 def report_spawn(cases, cfg):
@@ -377,7 +379,7 @@ def git_commit():
     return proc.stdout.strip() if proc.returncode == 0 else "none"
 
 
-def plot_fairness(cases, path):
+def plot_fairness(cases, cfg, path):
     """CDF of ticker lateness per runtime, log-scaled in milliseconds."""
     import matplotlib
 
@@ -391,11 +393,12 @@ def plot_fairness(cases, path):
             ys = [(i + 1) / len(samples) for i in range(len(samples))]
             style = "-" if c.key.startswith("gr-") and c.key != "gr-coop" else "--"
             ax.step(samples, ys, style, where="post", marker="o" if len(samples) < 20 else None,
-                    label=f"{c.label} ({len(samples)} ticks)")
+                    label=f"{c.label} ({len(samples)} ticks in {len(c.runs)} runs)")
     ax.set_xscale("log")
     ax.set_xlabel("ticker lateness (ms, log scale)")
     ax.set_ylabel("fraction of ticks")
-    ax.set_title("1 ms ticker beside 4 CPU hogs on one core")
+    ax.set_title(f"{cfg.tick_s * 1e3:g} ms ticker beside {cfg.hogs} CPU hogs of "
+                 f"~{cfg.hog_cpu_s:g} s, one P / the GIL ({sys.version.split()[0]})")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
@@ -445,7 +448,7 @@ def main():
         write_json(args.json, info, cfg, iters_per_s, results)
     if args.plot and "fairness" in results:
         try:
-            plot_fairness(results["fairness"], args.plot)
+            plot_fairness(results["fairness"], cfg, args.plot)
             print(f"plot written to {args.plot}")
         except ImportError:
             print("no plot: matplotlib is not installed (pip install -r bench/requirements.txt)")

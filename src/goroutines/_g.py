@@ -55,9 +55,9 @@ class G:
 
     __slots__ = (
         "id", "fn", "args", "kwargs", "atomicstatus", "m", "gr", "resume_gr",
-        "preempt", "preempt_stop", "pending_exc", "thrown", "nopreempt", "async_safe_point",
+        "preempt", "preempt_stop", "pending_exc", "thrown", "nopreempt",
         "scan", "scan_ready", "waitreason", "result", "exc", "waiters",
-        "param", "timer_seq", "finished", "abandoned", "__weakref__",
+        "timer_seq", "finished", "abandoned", "__weakref__",
     )
 
     def __init__(self, gid: int, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
@@ -74,14 +74,12 @@ class G:
         self.pending_exc: BaseException | None = None  # throw(): raise at an exception-safe point
         self.thrown: BaseException | None = None  # last throw(): dying of it is no panic
         self.nopreempt = 0  # depth of nopreempt() regions
-        self.async_safe_point = False  # stopped by async preemption (Go's asyncSafePoint)
         self.scan = False  # held by suspend_g (Go's _Gscan bit)
         self.scan_ready = False  # ready() arrived while scanned
         self.waitreason = ""
         self.result: Any = None
         self.exc: BaseException | None = None
         self.waiters: list[G] | None = None  # goroutines blocked in join()
-        self.param: Any = None  # value handed over by the waker (Go's g.param)
         self.timer_seq = 0  # the sleep timer that may wake this G (0: none)
         self.finished = False  # set under join_lock before joiners are released
         self.abandoned = False

@@ -90,7 +90,9 @@ def acknowledge(m: Any) -> None:
 
 
 def want_async_preempt(g: G) -> bool:
-    return (g.preempt or g.pending_exc is not None) and g.atomicstatus == Grunning
+    """Is a switch-out still wanted?  (The request may have been honoured
+    cooperatively, or withdrawn, since the injection was sent.)"""
+    return (g.preempt or g.m.p.preempt) and g.atomicstatus == Grunning
 
 
 def is_async_safe_point(m: Any, g: G, frame: Any) -> bool:
@@ -127,18 +129,16 @@ def async_preempt(m: Any, event: int, offset: int, frame: Any) -> None:
         _monitoring.disarm_nowait(m)
         exc, g.pending_exc = g.pending_exc, None
         raise exc
-    if not g.preempt or not is_async_safe_point(m, g, frame):
+    if not want_async_preempt(g) or not is_async_safe_point(m, g, frame):
         _defer(m, g, event, frame)
         return
     m.stats["preemptions"] += 1
     _monitoring.disarm_nowait(m)
-    g.async_safe_point = True
     ts = _monitoring.leave_tracing()
     try:
         _sched.mcall(g, _sched.preempt_park if g.preempt_stop else _sched.gopreempt_m)
     finally:
         _monitoring.enter_tracing(ts)
-    g.async_safe_point = False
     if g.pending_exc is not None:
         m.exc_budget = EXC_BUDGET
         _monitoring.arm_own(m, frame)

@@ -143,7 +143,6 @@ def _start_m(m: M) -> threading.Thread:
         _sched.schedule(m)
 
     t = threading.Thread(target=mstart, name=f"goroutines-M{m.id}", daemon=True)
-    m.thread = t
     t.start()
     started.acquire()
     return t

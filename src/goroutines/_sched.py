@@ -72,14 +72,13 @@ class M:
     """A worker thread with its scheduler greenlet g0."""
 
     __slots__ = (
-        "id", "thread", "tid", "g0", "p", "curg", "cond", "idle", "gfree", "exiting",
+        "id", "tid", "g0", "p", "curg", "cond", "idle", "gfree", "exiting",
         "waitunlockf", "waitlock", "backend", "armed", "preempt_gen", "signal_pending",
         "next_preempt_m", "exc_budget", "timer_armed", "locks", "stats",
     )
 
     def __init__(self, mid: int, p: P, lock: threading.Lock) -> None:
         self.id = mid
-        self.thread: threading.Thread | None = None
         self.tid: int | None = None  # set when the thread starts (Go's mp.thread)
         self.g0: greenlet.greenlet | None = None
         self.p = p
@@ -102,7 +101,7 @@ class M:
 
 
 M_STATS = ("switches", "preempt_requests", "preemptions", "preempt_unsafe",
-           "preempt_coop", "preempt_injections")
+           "preempt_coop", "preempt_injections", "greenlets_created")
 
 
 class Sched:
@@ -397,6 +396,7 @@ def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
     if not inherit:
         p.schedtick += 1
         p.schedwhen = nanotime()
+    g.preempt = p.preempt = False  # a new slice: earlier requests are void
     g.atomicstatus = Grunning
     m.curg = g
     m.stats["switches"] += 1
@@ -406,7 +406,12 @@ def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
     gr = g.resume_gr
     if gr is None:
         g.m = m
-        gr = g.gr = m.gfree.pop() if m.gfree else greenlet.greenlet(goroutine_main, parent=m.g0)
+        if m.gfree:
+            gr = m.gfree.pop()
+        else:
+            gr = greenlet.greenlet(goroutine_main, parent=m.g0)
+            m.stats["greenlets_created"] += 1
+        g.gr = gr
         fn = gr.switch(g)
     else:
         fn = gr.switch()
