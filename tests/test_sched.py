@@ -62,10 +62,10 @@ def test_readied_goroutine_runs_ahead_of_runnable_ones():
 
         w = gr.go(waiter)
         gr.gosched()  # waiter parks on ch
-        for i in range(3):
-            gr.go(plain, i)  # each new one is runnext, the previous to the tail
+        gs = [gr.go(plain, i) for i in range(3)]  # each new one is runnext
         ch.send(None)  # readies waiter into runnext: 2 goes to the tail
-        w.join()
+        for g in [w] + gs:
+            g.join()
         return order
 
     assert gr.run(main) == ["readied", 0, 1, 2]
