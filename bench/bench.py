@@ -100,6 +100,10 @@ def fairness_cases(cfg, iters_per_s):
                               f"goroutines {where}, {slice_ms} ms slice", "fairness",
                               "goroutines", kwargs, cfg.fairness_reps))
     return cases + [
+        Case("gr-main-10-go", "goroutines main thread, 10 ms, wakeup_granularity=None",
+             "fairness", "goroutines",
+             {**base, "time_slice": 0.010, "thread": False, "wakeup_granularity": None},
+             cfg.fairness_reps),
         Case("gr-coop", "goroutines asyncpreemptoff=1", "fairness", "goroutines",
              {**base, "time_slice": 0.010, "thread": False}, cfg.fairness_reps, ASYNC_OFF),
         Case("asyncio", "asyncio", "fairness", "asyncio_", base, cfg.fairness_reps),
@@ -297,9 +301,10 @@ def report_overhead(cases, cfg):
     def row(c):
         m = c.medians
         return [c.label, fmt(m["plain_wall_s"], ".3f"), fmt(m["wall_ratio"], ".3f"),
-                fmt(m["cpu_ratio"], ".3f"), fmt(m.get("preemptions"), ".0f")]
+                fmt(m["cpu_ratio"], ".3f"), fmt(m.get("cpu_vs_coop"), ".3f"),
+                fmt(m.get("preemptions"), ".0f")]
 
-    headers = ["case", "plain s", "wall ÷ plain", "CPU ÷ plain", "preemptions"]
+    headers = ["case", "plain s", "wall ÷ plain", "CPU ÷ plain", "CPU ÷ coop", "preemptions"]
     print_table(f"CPU overhead: 2 × ~{cfg.overhead_cpu_s:g} s of work, plain calls vs two "
                 f"sliced hogs (medians of {cfg.overhead_reps} × {cfg.overhead_pairs} pairs)",
                 headers, cases, row)

@@ -27,8 +27,11 @@ def _result(lateness, wall, **extra):
     }
 
 
-def goroutines(hog_iters, hogs, tick, time_slice, thread):
-    """Ticker and hogs as goroutines on one P; run() on the main thread or on another."""
+def goroutines(hog_iters, hogs, tick, time_slice, thread, **run_options):
+    """Ticker and hogs as goroutines on one P; run() on the main thread or on another.
+
+    run_options go to goroutines.run() as they are (e.g. wakeup_granularity=None).
+    """
     import goroutines as gr
 
     def ticker(lateness, stop):
@@ -56,7 +59,7 @@ def goroutines(hog_iters, hogs, tick, time_slice, thread):
         return lateness, wall
 
     (lateness, wall), stats = run_goroutines(
-        main, thread=thread, procs=1, time_slice=time_slice
+        main, thread=thread, procs=1, time_slice=time_slice, **run_options
     )
     return _result(lateness, wall, **stats_subset(stats))
 

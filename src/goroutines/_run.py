@@ -42,21 +42,35 @@ abandoned: list[G] = []
 
 
 def run(main: Callable[..., Any], *args: Any, procs: int | None = None,
-        time_slice: float = 0.010, async_preempt: bool | None = None) -> Any:
-    """Run main(*args) as goroutine 1 and return its result (see README)."""
+        time_slice: float = 0.010, async_preempt: bool | None = None,
+        wakeup_granularity: float | None = 0.001) -> Any:
+    """Run main(*args) as goroutine 1 and return its result (see README).
+
+    A goroutine woken by a timer, channel or lock preempts the running one
+    once that has run `wakeup_granularity` seconds of its slice (None: only
+    at the end of the slice, as in Go)."""
     if not callable(main):
         raise TypeError(f"run() needs a callable, got {type(main).__name__}")
     procs = _check_procs(default_procs if procs is None else procs)
-    if isinstance(time_slice, bool) or not isinstance(time_slice, (int, float)):
-        raise TypeError(f"time_slice must be a number of seconds, not {type(time_slice).__name__}")
-    if not time_slice > 0:
-        raise ValueError(f"time_slice must be > 0 seconds, got {time_slice}")
+    slice_ns = _seconds_ns("time_slice", time_slice)
+    if wakeup_granularity is None:
+        granularity_ns = slice_ns
+    else:
+        granularity_ns = _seconds_ns("wakeup_granularity", wakeup_granularity, allow_zero=True)
     if not _run_lock.acquire(blocking=False):
         raise RuntimeError("goroutines.run() is already running")
     try:
-        return _run(main, args, procs, int(time_slice * 1e9), async_preempt)
+        return _run(main, args, procs, slice_ns, min(granularity_ns, slice_ns), async_preempt)
     finally:
         _run_lock.release()
+
+
+def _seconds_ns(name: str, value: Any, allow_zero: bool = False) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not (value >= 0 if allow_zero else value > 0):
+        raise ValueError(f"{name} must be {'>=' if allow_zero else '>'} 0 seconds, got {value}")
+    return int(value * 1e9)
 
 
 def _check_procs(procs: Any) -> int:
@@ -67,11 +81,11 @@ def _check_procs(procs: Any) -> int:
     return procs
 
 
-def _run(main: Callable[..., Any], args: tuple, procs: int, slice_ns: int,
+def _run(main: Callable[..., Any], args: tuple, procs: int, slice_ns: int, granularity_ns: int,
          async_preempt: bool | None) -> Any:
     debug = _debug.parse()
     async_on = not debug.asyncpreemptoff if async_preempt is None else bool(async_preempt)
-    s = Sched(procs, slice_ns, async_on, debug)
+    s = Sched(procs, slice_ns, async_on, debug, granularity_ns)
     s.ms = [M(p.id, p, s.lock) for p in s.ps]
     for m in s.ms:
         m.p.m = m
@@ -151,7 +165,10 @@ def _start_m(m: M) -> threading.Thread:
 def _install(s: Sched) -> Callable[[], None]:
     """Install the hooks of a run; return the function that removes them."""
     old_interval = sys.getswitchinterval()
-    sys.setswitchinterval(min(old_interval, max(s.time_slice_ns / 2e9, 0.0005)))
+    # sysmon waits this long for the GIL before it can act: keep it within
+    # half a slice and the wakeup granularity (no cost while nobody waits).
+    limit = min(s.time_slice_ns / 2, s.wakeup_granularity_ns) / 1e9
+    sys.setswitchinterval(min(old_interval, max(limit, 0.0002)))
     _hazards.install()
     _locks.install()
     signal_backend = None
@@ -163,7 +180,7 @@ def _install(s: Sched) -> Callable[[], None]:
         for m in s.ms:
             m.backend = _monitoring.MonitoringBackend()
         if threading.current_thread() is threading.main_thread() and _signal.available():
-            signal_backend = _signal.SignalBackend(s.ms[0], s.time_slice_ns)
+            signal_backend = _signal.SignalBackend(s.ms[0], s)
             s.ms[0].backend = signal_backend
 
     def restore() -> None:
@@ -204,6 +221,7 @@ def stats_of(s: Sched) -> dict[str, int]:
     out["goroutines_abandoned"] = len(s.abandoned)
     out["procs"] = s.procs
     out["time_slice_us"] = s.time_slice_ns // 1000
+    out["wakeup_granularity_us"] = s.wakeup_granularity_ns // 1000
     out["async_preempt"] = int(s.async_preempt)
     out["signal_backend"] = int(any(m.backend is not None and m.backend.name == "signal" for m in s.ms))
     out.update(s.sysmon_stats)

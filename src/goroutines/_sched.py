@@ -41,6 +41,9 @@ nanotime = time.perf_counter_ns
 _get_ident = threading.get_ident
 _getcurrent = greenlet.getcurrent
 
+# A slice (or granularity) that ends this soon counts as ended: timers and
+# signals fire a little early, and a second wake-up would cost more than it saves.
+TOLERANCE_NS = 50_000
 GFREE_MAX = 1024  # finished goroutines' greenlets kept per M for reuse (Go's gfree)
 STOP_GRACE_NS = 2_000_000_000  # how long run() waits for goroutines to honour GoroutineExit
 
@@ -74,7 +77,7 @@ class M:
     __slots__ = (
         "id", "tid", "g0", "p", "curg", "cond", "idle", "gfree", "exiting",
         "waitunlockf", "waitlock", "backend", "armed", "preempt_gen", "signal_pending",
-        "next_preempt_m", "exc_budget", "timer_armed", "locks", "stats",
+        "next_preempt_m", "exc_budget", "timer_armed", "timer_when", "locks", "stats",
     )
 
     def __init__(self, mid: int, p: P, lock: threading.Lock) -> None:
@@ -96,21 +99,24 @@ class M:
         self.next_preempt_m = 0  # rate limit for retries after an unsafe landing
         self.exc_budget = 0  # INSTRUCTION landings left to find an exception-safe point
         self.timer_armed = False  # signal backend: interval timer pending
+        self.timer_when = 0  # ... and when it fires (nanotime)
         self.locks = 0  # runtime-held locks (Go's m.locks): no async preemption
         self.stats = dict.fromkeys(M_STATS, 0)  # per M: no lost counts across threads
 
 
 M_STATS = ("switches", "preempt_requests", "preemptions", "preempt_unsafe",
-           "preempt_coop", "preempt_injections", "greenlets_created")
+           "preempt_coop", "preempt_injections", "wakeup_preemptions", "greenlets_created")
 
 
 class Sched:
     """Global scheduler state for one run()."""
 
-    def __init__(self, procs: int, time_slice_ns: int, async_preempt: bool, debug: Debug) -> None:
+    def __init__(self, procs: int, time_slice_ns: int, async_preempt: bool, debug: Debug,
+                 wakeup_granularity_ns: int = 1_000_000) -> None:
         self.lock = _thread.allocate_lock()
         self.procs = procs
         self.time_slice_ns = time_slice_ns
+        self.wakeup_granularity_ns = wakeup_granularity_ns
         self.async_preempt = async_preempt
         self.debug = debug
         self.ps = [P(i) for i in range(procs)]
@@ -342,6 +348,31 @@ def ready_locked(s: Sched, g: G, next: bool = True) -> None:
         return
     p = g.m.p if g.m is not None else _p_for_unbound(s)
     put_runnable(s, g, p, next)
+    if next:
+        wakeup_preempt(s, p)
+
+
+def wakeup_preempt(s: Sched, p: P) -> None:
+    """A goroutine was just woken into p's runnext (by a timer, a channel, a
+    lock...).  If p's M is running another goroutine that has had at least
+    the wakeup granularity of its slice, ask it to yield now rather than at
+    the end of its slice — Linux CFS's wakeup preemption, which Go lacks.
+    A goroutine readied by the running goroutine itself is picked up at
+    that one's next runtime call; another M's is preempted asynchronously."""
+    m = p.m
+    cur = m.curg if m is not None else None
+    if cur is None or cur.preempt:
+        return
+    ran = nanotime() - p.schedwhen
+    if ran < s.wakeup_granularity_ns - TOLERANCE_NS or ran >= s.time_slice_ns - TOLERANCE_NS:
+        return  # too early; or the slice is over anyway (an ordinary preemption)
+    cur.preempt = True
+    p.preempt = True
+    m.stats["wakeup_preemptions"] += 1
+    if m.backend is not None and m is not current_m():
+        from ._preempt import preempt_m
+
+        preempt_m(m)
 
 
 def ready(g: G, next: bool = True) -> None:
@@ -393,9 +424,13 @@ def schedule(m: M) -> None:
 
 def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
     p = m.p
-    if not inherit:
+    now = nanotime()
+    # A G from runnext inherits the slice (Go: a ping-pong pair must not
+    # starve the others) — unless that slice is over: it would be preempted
+    # at once and sent to the tail, behind the goroutines it was woken to beat.
+    if not inherit or now - p.schedwhen >= s.time_slice_ns:
         p.schedtick += 1
-        p.schedwhen = nanotime()
+        p.schedwhen = now
     g.preempt = p.preempt = False  # a new slice: earlier requests are void
     g.atomicstatus = Grunning
     m.curg = g

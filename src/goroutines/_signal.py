@@ -7,8 +7,10 @@ bounds the monitoring backend (measured: ~0.2-0.3 ms at a 1 ms slice
 against ~1.2 ms).
 
 The kernel's interval timer (ITIMER_REAL; the virtual and profiling timers
-tick only every 4 ms here) stands in for sysmon on this M: it is armed when
-a goroutine starts a slice, and its SIGALRM handler checks the slice.  An
+tick only every 4 ms here) stands in for sysmon on this M: it is armed for
+the end of the slice or the next sleep timer, whichever comes first, and
+its SIGALRM handler fires expired timers (readying their goroutines, which
+may preempt the running one: wakeup_preempt) and checks the slice.  An
 expired slice, or a pending suspend/throw request, is turned into an
 injection by arming the interrupted stack with INSTRUCTION events, so the
 landing, safety checks and switch are the monitoring backend's — no
@@ -27,11 +29,10 @@ import time
 from types import FrameType
 from typing import Any
 
-from . import _monitoring, _preempt, _sched
+from . import _monitoring, _preempt, _sched, _sysmon
 
 SIG = signal.SIGALRM
-TOLERANCE_NS = 50_000  # a timer that fires this early still counts as expired
-RETRY_S = 100e-6  # the table was busy: try again this soon
+RETRY_NS = 100_000  # a lock was busy: try again this soon
 
 
 def available() -> bool:
@@ -41,10 +42,9 @@ def available() -> bool:
 class SignalBackend(_monitoring.MonitoringBackend):
     name = "signal"
 
-    def __init__(self, m: Any, time_slice_ns: int) -> None:
+    def __init__(self, m: Any, s: Any) -> None:
         self.m = m
-        self.slice_s = time_slice_ns / 1e9
-        self.slice_ns = time_slice_ns
+        self.s = s
         self.old = signal.signal(SIG, self._handler)
 
     def close(self) -> None:
@@ -57,31 +57,48 @@ class SignalBackend(_monitoring.MonitoringBackend):
 
     def on_execute(self, m: Any, g: Any) -> None:
         super().on_execute(m, g)
-        if not m.timer_armed:
-            m.timer_armed = True
-            signal.setitimer(signal.ITIMER_REAL, self.slice_s)
+        self._arm_timer(m, _sysmon.deadline(self.s, m.p))
+
+    def _arm_timer(self, m: Any, deadline: int) -> None:
+        if m.timer_armed and m.timer_when == deadline:
+            return
+        m.timer_armed = True
+        m.timer_when = deadline
+        signal.setitimer(signal.ITIMER_REAL, max(deadline - time.perf_counter_ns(), 1000) / 1e9)
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         m = self.m
+        s = self.s
         _preempt.acknowledge(m)
-        g = m.curg
-        if g is None or _sched.sched is None or _sched.sched.exiting:
-            m.timer_armed = False
-            return
-        remaining = m.p.schedwhen + self.slice_ns - time.perf_counter_ns()
-        if remaining > TOLERANCE_NS and not g.preempt and g.pending_exc is None:
-            signal.setitimer(signal.ITIMER_REAL, remaining / 1e9)
-            return
         m.timer_armed = False
-        if not g.preempt and remaining <= TOLERANCE_NS:
-            g.preempt = True
-            m.p.preempt = True
+        g = m.curg
+        if g is None or s.exiting:
+            return
+        p = m.p
+        now = time.perf_counter_ns()
+        when = p.timers.next_when()
+        if when is not None and when <= now:
+            if not s.lock.acquire(blocking=False):
+                self._arm_timer(m, now + RETRY_NS)
+                return
+            try:  # timers fire on time while this M computes; wakeup_preempt decides
+                for woken in p.timers.pop_expired(now):
+                    _sched.ready_locked(s, woken, next=True)
+            finally:
+                s.lock.release()
+        if not g.preempt and now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS:
+            g.preempt = p.preempt = True
             m.stats["preempt_requests"] += 1
+        elif not g.preempt and p.runq.runnext is not None and \
+                now >= p.schedwhen + s.wakeup_granularity_ns:
+            _sched.wakeup_preempt(s, p)
+        if not g.preempt and g.pending_exc is None:
+            self._arm_timer(m, _sysmon.deadline(self.s, p))
+            return
         if _preempt.suspend_lock.acquire(blocking=False):
             try:
                 _monitoring.arm(m, frame)
             finally:
                 _preempt.suspend_lock.release()
         else:
-            m.timer_armed = True
-            signal.setitimer(signal.ITIMER_REAL, RETRY_S)
+            self._arm_timer(m, now + RETRY_NS)

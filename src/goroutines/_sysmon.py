@@ -25,7 +25,6 @@ from ._g import STATUS_NAMES
 
 MIN_SLEEP_NS = 20_000
 MAX_SLEEP_NS = 10_000_000
-TOLERANCE_NS = 50_000
 
 
 class Sysmon:
@@ -75,7 +74,6 @@ class Sysmon:
 
     def until_next_deadline(self, now: int) -> int:
         best = MAX_SLEEP_NS
-        slice_ns = self.s.time_slice_ns
         for p in self.s.ps:
             m = p.m
             if m is None or m.curg is None:
@@ -83,13 +81,15 @@ class Sysmon:
             if m.curg.preempt or m.curg.pending_exc is not None:
                 # a request is pending: re-send it once the rate limit allows
                 best = min(best, max(m.next_preempt_m - now, _preempt.UNSAFE_RETRY_NS))
-            if not _uses_timer(m):
-                best = min(best, p.schedwhen + slice_ns - now)
+            elif not _uses_timer(m):
+                best = min(best, deadline(self.s, p) - now)
         return max(MIN_SLEEP_NS, best)
 
     def retake(self, now: int) -> int:
-        """Preempt goroutines past their slice; re-send pending requests.
-        Returns how many requests were issued or re-sent."""
+        """Preempt goroutines past their slice, or past the wakeup granularity
+        when a woken goroutine waits; fire the sleep timers of Ps whose M is
+        computing; re-send pending requests.  Returns how many requests were
+        issued or re-sent."""
         s = self.s
         n = 0
         for p in s.ps:
@@ -101,10 +101,37 @@ class Sysmon:
                 if s.async_preempt and m.backend is not None:
                     _preempt.preempt_m(m)
                     n += 1
-            elif not _uses_timer(m) and now - p.schedwhen >= s.time_slice_ns - TOLERANCE_NS:
+                continue
+            if _uses_timer(m):
+                continue  # its own kernel timer does all this
+            when = p.timers.next_when()
+            if when is not None and when <= now:
+                with s.lock:
+                    for woken in p.timers.pop_expired(now):
+                        _sched.ready_locked(s, woken, next=True)  # may wakeup_preempt
+            if g.preempt:
+                n += 1
+            elif now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS:
                 _preempt.preemptone(p)
                 n += 1
+            elif p.runq.runnext is not None and now >= p.schedwhen + s.wakeup_granularity_ns:
+                with s.lock:
+                    _sched.wakeup_preempt(s, p)
+                n += 1
         return n
+
+
+def deadline(s: Any, p: Any) -> int:
+    """When p's running goroutine must be looked at again: the end of its
+    slice, or — no sooner than the wakeup granularity into it — the next
+    sleep timer of p, or now if a woken goroutine already waits in runnext."""
+    end = p.schedwhen + s.time_slice_ns
+    woken = p.timers.next_when()
+    if p.runq.runnext is not None:
+        woken = p.schedwhen
+    if woken is None:
+        return end
+    return min(end, max(woken, p.schedwhen + s.wakeup_granularity_ns))
 
 
 def _uses_timer(m: Any) -> bool:

@@ -49,6 +49,10 @@ class TimerHeap:
                 out.append(g)
         return out
 
+    def next_when(self) -> int | None:
+        """When the earliest timer expires (it may be stale), or None."""
+        return self.heap[0][0] if self.heap else None
+
     def sleep_for(self, now: int) -> float | None:
         """Seconds until the earliest timer (None: no timer)."""
         if not self.heap:
