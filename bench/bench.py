@@ -379,9 +379,16 @@ def load_average():
 
 
 def git_commit():
-    proc = subprocess.run(["git", "-C", REPO_DIR, "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=False)
-    return proc.stdout.strip() if proc.returncode == 0 else "none"
+    """The repository's HEAD, marked "+dirty" when src/ has uncommitted changes."""
+    def git(*args):
+        proc = subprocess.run(["git", "-C", REPO_DIR, *args], capture_output=True, text=True,
+                              check=False)
+        return proc.stdout.strip() if proc.returncode == 0 else None
+
+    head = git("rev-parse", "--short", "HEAD")
+    if head is None:
+        return "none"
+    return head + ("+dirty" if git("status", "--porcelain", "--", "src") else "")
 
 
 def plot_fairness(cases, cfg, path):

@@ -240,7 +240,8 @@ def _scn_many_producers(procs, capacity, producers=8, per_producer=2000, consume
             c.join()
         return outs
 
-    outs = gr.run(main, procs=procs, time_slice=0.001)
+    outs = gr.run(main, procs=procs, time_slice=0.001,
+                  wakeup_granularity=None)  # slice ends: preempted asynchronously
     received = collections.Counter(v for out in outs for v in out)
     expected = collections.Counter((p, s) for p in range(producers) for s in range(per_producer))
     # per consumer, each producer's values must arrive in increasing order (FIFO)

@@ -158,7 +158,8 @@ def _scn_mutex_counter(procs, workers=8, iters=300):
         wg.wait()
         return state["counter"]
 
-    counter = gr.run(main, procs=procs, time_slice=0.001)
+    counter = gr.run(main, procs=procs, time_slice=0.001,
+                     wakeup_granularity=None)  # slice ends: preempted asynchronously
     return {"counter": counter, "expected": workers * iters,
             "max_inside": state["max_inside"], "stats": gr.stats()}
 

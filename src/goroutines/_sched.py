@@ -34,7 +34,7 @@ from ._g import (
     G, GoroutineExit, Gdead, Gpreempted, Grunnable, Grunning, Gwaiting,
 )
 from ._parking import complete
-from ._runq import GlobalRunQueue, LocalRunQueue
+from ._runq import LOCAL_RUNQ_SIZE, GlobalRunQueue, LocalRunQueue
 from ._timers import TimerHeap
 
 nanotime = time.perf_counter_ns
@@ -56,7 +56,7 @@ class P:
     """A processor: the right to run goroutines, with a local run queue and timers."""
 
     __slots__ = ("id", "m", "runq", "timers", "schedtick", "schedwhen", "preempt",
-                 "draining")
+                 "wakeup_pending", "draining")
 
     def __init__(self, pid: int) -> None:
         self.id = pid
@@ -66,6 +66,7 @@ class P:
         self.schedtick = 0  # incremented by execute unless the slice is inherited
         self.schedwhen = 0  # nanotime() when the current slice began
         self.preempt = False  # Go's p.preempt: enter the scheduler ASAP
+        self.wakeup_pending = False  # a woken G waits for the granularity to pass
         # Beyond GOMAXPROCS after a shrink: its M runs only the goroutines
         # bound to it (they cannot move) and takes no new work.
         self.draining = False
@@ -139,6 +140,7 @@ class Sched:
         self.start_ns = nanotime()
         self.sysmon_stats = {"sysmon_ticks": 0}
         self.on_stop: Callable[[Sched], None] | None = None  # records the final dump
+        self.sysmon_note = _thread.allocate_lock()  # held while sysmon sleeps
 
 
 sched: Sched | None = None
@@ -273,14 +275,16 @@ def park_m(m: M, g: G) -> None:
 
 
 def gosched_m(m: M, g: G) -> None:
+    """Yield: to the global queue, as in Go (goschedImpl), so a goroutine
+    looping on gosched() cannot keep a busy local queue to itself."""
     s = sched
     with s.lock:
         g.atomicstatus = Grunnable
-        m.p.runq.put(g, False, s.runq)
+        s.runq.put(g)
 
 
 def gopreempt_m(m: M, g: G) -> None:
-    """Preempted (async or cooperative): to the tail, behind readied goroutines."""
+    """Preempted (async or cooperative): like a yield, behind the others."""
     g.preempt = False
     m.p.preempt = False
     gosched_m(m, g)
@@ -364,8 +368,13 @@ def wakeup_preempt(s: Sched, p: P) -> None:
     if cur is None or cur.preempt:
         return
     ran = nanotime() - p.schedwhen
-    if ran < s.wakeup_granularity_ns - TOLERANCE_NS or ran >= s.time_slice_ns - TOLERANCE_NS:
-        return  # too early; or the slice is over anyway (an ordinary preemption)
+    if ran >= s.time_slice_ns - TOLERANCE_NS:
+        return  # the slice is over anyway: an ordinary preemption
+    if ran < s.wakeup_granularity_ns - TOLERANCE_NS:
+        p.wakeup_pending = True  # sysmon or the M's timer preempts at the granularity
+        if m is not current_m():
+            wake_sysmon(s)
+        return
     cur.preempt = True
     p.preempt = True
     m.stats["wakeup_preemptions"] += 1
@@ -398,6 +407,13 @@ def wakep(s: Sched, p: P) -> None:
                 break
 
 
+def wake_sysmon(s: Sched) -> None:
+    try:
+        s.sysmon_note.release()
+    except RuntimeError:
+        pass  # not sleeping, or already woken
+
+
 def notewakeup(s: Sched, m: M) -> None:
     """Wake an idle M.  It stops counting as idle *now*, not when its thread
     gets to run: otherwise checkdead could see every M idle while a woken
@@ -426,12 +442,14 @@ def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
     p = m.p
     now = nanotime()
     # A G from runnext inherits the slice (Go: a ping-pong pair must not
-    # starve the others) — unless that slice is over: it would be preempted
-    # at once and sent to the tail, behind the goroutines it was woken to beat.
-    if not inherit or now - p.schedwhen >= s.time_slice_ns:
+    # starve the others) — unless, with wakeup preemption on, less than the
+    # granularity is left: it would be preempted almost at once and sent
+    # behind the goroutines it was woken to beat.
+    if not inherit or (s.wakeup_granularity_ns < s.time_slice_ns
+                       and now - p.schedwhen >= s.time_slice_ns - s.wakeup_granularity_ns):
         p.schedtick += 1
         p.schedwhen = now
-    g.preempt = p.preempt = False  # a new slice: earlier requests are void
+    g.preempt = p.preempt = p.wakeup_pending = False  # earlier requests are void
     g.atomicstatus = Grunning
     m.curg = g
     m.stats["switches"] += 1
@@ -486,12 +504,15 @@ def _pick(s: Sched, m: M, p: P) -> tuple[G, bool] | None:
         g: G | None = None
         inherit = False
         bound_only = p.draining
-        if p.schedtick % 61 == 0 and s.runq.has_for(m):
+        # Go's fairness check of the global queue, every 61 schedticks — after
+        # a woken goroutine in runnext, which inherits the slice (no schedtick)
+        # and must not wait a whole slice behind a preempted hog.
+        if p.schedtick % 61 == 0 and p.runq.runnext is None and s.runq.has_for(m):
             g = s.runq.get(m, bound_only)
         if g is None:
             g, inherit = p.runq.get()
         if g is None:
-            g = s.runq.get(m, bound_only)
+            g = _globrunqget(s, m, p, bound_only)
         if g is None and not bound_only:
             g = _steal(s, p)
         if g is None:
@@ -502,6 +523,21 @@ def _pick(s: Sched, m: M, p: P) -> tuple[G, bool] | None:
         if g.abandoned:
             continue
         return g, inherit
+
+
+def _globrunqget(s: Sched, m: M, p: P, bound_only: bool) -> G | None:
+    """Take a batch from the global queue into p's (empty) local queue, as
+    Go does: its fair share, at most half a local queue; return the first."""
+    g = s.runq.get(m, bound_only)
+    if g is None:
+        return None
+    n = min(len(s.runq) // s.procs + 1, LOCAL_RUNQ_SIZE // 2)
+    for _ in range(n - 1):
+        more = s.runq.get(m, bound_only)
+        if more is None:
+            break
+        p.runq.q.append(more)
+    return g
 
 
 def _steal(s: Sched, p: P) -> G | None:

@@ -60,7 +60,9 @@ class SignalBackend(_monitoring.MonitoringBackend):
         self._arm_timer(m, _sysmon.deadline(self.s, m.p))
 
     def _arm_timer(self, m: Any, deadline: int) -> None:
-        if m.timer_armed and m.timer_when == deadline:
+        # An earlier timer already armed will do: its handler re-arms for the
+        # rest.  (One setitimer per switch would cost more than the early wake.)
+        if m.timer_armed and m.timer_when <= deadline:
             return
         m.timer_armed = True
         m.timer_when = deadline
@@ -89,8 +91,7 @@ class SignalBackend(_monitoring.MonitoringBackend):
         if not g.preempt and now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS:
             g.preempt = p.preempt = True
             m.stats["preempt_requests"] += 1
-        elif not g.preempt and p.runq.runnext is not None and \
-                now >= p.schedwhen + s.wakeup_granularity_ns:
+        elif not g.preempt and p.wakeup_pending and now >= p.schedwhen + s.wakeup_granularity_ns:
             _sched.wakeup_preempt(s, p)
         if not g.preempt and g.pending_exc is None:
             self._arm_timer(m, _sysmon.deadline(self.s, p))

@@ -16,7 +16,6 @@ kernel timer for slices; sysmon only re-sends requests to it.
 from __future__ import annotations
 
 import sys
-import _thread
 import threading
 from typing import Any
 
@@ -30,7 +29,7 @@ MAX_SLEEP_NS = 10_000_000
 class Sysmon:
     def __init__(self, s: Any) -> None:
         self.s = s
-        self.note = _thread.allocate_lock()
+        self.note = s.sysmon_note
         self.note.acquire()
         self.stopped = False
         self.thread = threading.Thread(target=self.loop, name="goroutines-sysmon", daemon=True)
@@ -41,10 +40,7 @@ class Sysmon:
 
     def stop(self) -> None:
         self.stopped = True
-        try:
-            self.note.release()
-        except RuntimeError:
-            pass  # already woken
+        _sched.wake_sysmon(self.s)
         self.thread.join()
 
     def loop(self) -> None:
@@ -81,7 +77,7 @@ class Sysmon:
             if m.curg.preempt or m.curg.pending_exc is not None:
                 # a request is pending: re-send it once the rate limit allows
                 best = min(best, max(m.next_preempt_m - now, _preempt.UNSAFE_RETRY_NS))
-            elif not _uses_timer(m):
+            elif not _uses_timer(m) or p.wakeup_pending:
                 best = min(best, deadline(self.s, p) - now)
         return max(MIN_SLEEP_NS, best)
 
@@ -102,7 +98,7 @@ class Sysmon:
                     _preempt.preempt_m(m)
                     n += 1
                 continue
-            if _uses_timer(m):
+            if _uses_timer(m) and not p.wakeup_pending:
                 continue  # its own kernel timer does all this
             when = p.timers.next_when()
             if when is not None and when <= now:
@@ -114,7 +110,7 @@ class Sysmon:
             elif now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS:
                 _preempt.preemptone(p)
                 n += 1
-            elif p.runq.runnext is not None and now >= p.schedwhen + s.wakeup_granularity_ns:
+            elif p.wakeup_pending and now >= p.schedwhen + s.wakeup_granularity_ns:
                 with s.lock:
                     _sched.wakeup_preempt(s, p)
                 n += 1
@@ -124,11 +120,9 @@ class Sysmon:
 def deadline(s: Any, p: Any) -> int:
     """When p's running goroutine must be looked at again: the end of its
     slice, or — no sooner than the wakeup granularity into it — the next
-    sleep timer of p, or now if a woken goroutine already waits in runnext."""
+    sleep timer of p, or now if a woken goroutine is already waiting."""
     end = p.schedwhen + s.time_slice_ns
-    woken = p.timers.next_when()
-    if p.runq.runnext is not None:
-        woken = p.schedwhen
+    woken = p.schedwhen if p.wakeup_pending else p.timers.next_when()
     if woken is None:
         return end
     return min(end, max(woken, p.schedwhen + s.wakeup_granularity_ns))
