@@ -239,11 +239,15 @@ class MonitoringBackend:
 
     name = "monitoring"
 
+    def __init__(self, s: Any) -> None:
+        self.s = s
+        self.stress = s.debug.preemptstress
+
     def inject(self, m: Any) -> bool:
         return arm(m, sys._current_frames().get(m.tid))
 
     def on_execute(self, m: Any, g: Any) -> None:
-        if _sched.sched.debug.preemptstress:
+        if self.stress:
             g.preempt = True
         if g.preempt or g.pending_exc is not None:
             arm_start(m, g)

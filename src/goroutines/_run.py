@@ -130,7 +130,7 @@ def procresize(n: int) -> None:
             m = M(p.id, p, s.lock)
             p.m = m
             if s.async_preempt:
-                m.backend = _monitoring.MonitoringBackend()
+                m.backend = _monitoring.MonitoringBackend(s)
             s.ps.append(p)
             s.ms.append(m)
             new_ms.append(m)
@@ -178,7 +178,7 @@ def _install(s: Sched) -> Callable[[], None]:
         s.async_preempt = False
     if s.async_preempt:
         for m in s.ms:
-            m.backend = _monitoring.MonitoringBackend()
+            m.backend = _monitoring.MonitoringBackend(s)
         if threading.current_thread() is threading.main_thread() and _signal.available():
             signal_backend = _signal.SignalBackend(s.ms[0], s)
             s.ms[0].backend = signal_backend

@@ -481,8 +481,9 @@ def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
         while True:
             if m.exiting:
                 return None
-            for g in p.timers.pop_expired(nanotime()):
-                ready_locked(s, g, next=True)
+            if p.timers.heap:
+                for g in p.timers.pop_expired(nanotime()):
+                    ready_locked(s, g, next=True)
             found = _pick(s, m, p)
             if found is not None:
                 return found

@@ -43,8 +43,8 @@ class SignalBackend(_monitoring.MonitoringBackend):
     name = "signal"
 
     def __init__(self, m: Any, s: Any) -> None:
+        super().__init__(s)
         self.m = m
-        self.s = s
         self.old = signal.signal(SIG, self._handler)
 
     def close(self) -> None:
@@ -57,7 +57,9 @@ class SignalBackend(_monitoring.MonitoringBackend):
 
     def on_execute(self, m: Any, g: Any) -> None:
         super().on_execute(m, g)
-        self._arm_timer(m, _sysmon.deadline(self.s, m.p))
+        # no deadline comes before the granularity: a timer armed for then will do
+        if not m.timer_armed or m.timer_when > m.p.schedwhen + self.s.wakeup_granularity_ns:
+            self._arm_timer(m, _sysmon.deadline(self.s, m.p))
 
     def _arm_timer(self, m: Any, deadline: int) -> None:
         # An earlier timer already armed will do: its handler re-arms for the
