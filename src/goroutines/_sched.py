@@ -118,6 +118,8 @@ class Sched:
         self.procs = procs
         self.time_slice_ns = time_slice_ns
         self.wakeup_granularity_ns = wakeup_granularity_ns
+        gran = wakeup_granularity_ns
+        self.inherit_limit_ns = time_slice_ns - gran if gran < time_slice_ns else time_slice_ns
         self.async_preempt = async_preempt
         self.debug = debug
         self.ps = [P(i) for i in range(procs)]
@@ -442,11 +444,10 @@ def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
     p = m.p
     now = nanotime()
     # A G from runnext inherits the slice (Go: a ping-pong pair must not
-    # starve the others) — unless, with wakeup preemption on, less than the
-    # granularity is left: it would be preempted almost at once and sent
-    # behind the goroutines it was woken to beat.
-    if not inherit or (s.wakeup_granularity_ns < s.time_slice_ns
-                       and now - p.schedwhen >= s.time_slice_ns - s.wakeup_granularity_ns):
+    # starve the others) — unless the slice is over or, with wakeup
+    # preemption on, less than the granularity is left: it would be
+    # preempted at once and sent behind the goroutines it was woken to beat.
+    if not inherit or now - p.schedwhen >= s.inherit_limit_ns:
         p.schedtick += 1
         p.schedwhen = now
     g.preempt = p.preempt = p.wakeup_pending = False  # earlier requests are void
