@@ -34,7 +34,7 @@ from ._g import (
     G, GoroutineExit, Gdead, Gpreempted, Grunnable, Grunning, Gwaiting,
 )
 from ._parking import complete
-from ._runq import LOCAL_RUNQ_SIZE, GlobalRunQueue, LocalRunQueue
+from ._runq import GlobalRunQueue, LocalRunQueue
 from ._timers import TimerHeap
 
 nanotime = time.perf_counter_ns
@@ -308,7 +308,10 @@ def gopark(g: G, unlockf: Callable[[Any], None] | None, lock: Any, reason: str) 
     m.waitunlockf = unlockf
     m.waitlock = lock
     g.waitreason = reason
-    mcall(g, park_m)
+    # mcall(g, park_m), inlined: one frame less on every parked goroutine's
+    # stack (~0.4 KB each, the largest part of a parked goroutine's cost)
+    g.resume_gr = _getcurrent()
+    m.g0.switch(park_m)
 
 
 def gosched(g: G) -> None:
@@ -514,7 +517,7 @@ def _pick(s: Sched, m: M, p: P) -> tuple[G, bool] | None:
         if g is None:
             g, inherit = p.runq.get()
         if g is None:
-            g = _globrunqget(s, m, p, bound_only)
+            g = s.runq.get(m, bound_only)
         if g is None and not bound_only:
             g = _steal(s, p)
         if g is None:
@@ -525,21 +528,6 @@ def _pick(s: Sched, m: M, p: P) -> tuple[G, bool] | None:
         if g.abandoned:
             continue
         return g, inherit
-
-
-def _globrunqget(s: Sched, m: M, p: P, bound_only: bool) -> G | None:
-    """Take a batch from the global queue into p's (empty) local queue, as
-    Go does: its fair share, at most half a local queue; return the first."""
-    g = s.runq.get(m, bound_only)
-    if g is None:
-        return None
-    n = min(len(s.runq) // s.procs + 1, LOCAL_RUNQ_SIZE // 2)
-    for _ in range(n - 1):
-        more = s.runq.get(m, bound_only)
-        if more is None:
-            break
-        p.runq.q.append(more)
-    return g
 
 
 def _steal(s: Sched, p: P) -> G | None:
