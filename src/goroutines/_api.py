@@ -39,8 +39,7 @@ def sleep(seconds: float) -> None:
             return
         if g.pending_exc is not None and g.nopreempt == 0:
             g.timer_seq = 0
-            exc, g.pending_exc = g.pending_exc, None
-            raise exc
+            _sched.checkpoint_exc(g)
 
 
 def current() -> G:

@@ -56,8 +56,7 @@ def park_on(q: deque, lock: Any, g: G, reason: str, elem: Any = None) -> Sudog:
         if g.pending_exc is not None and g.nopreempt == 0:
             q.remove(sg)
             lock.release()
-            exc, g.pending_exc = g.pending_exc, None
-            raise exc
+            _sched.checkpoint_exc(g)
 
 
 def complete(sg: Sudog, elem: Any = None, success: bool = True) -> None:

@@ -321,9 +321,7 @@ def gosched(g: G) -> None:
 def checkpoint(g: G) -> None:
     """The cooperative safe point every runtime call passes (Go's stack-bound
     check): deliver a pending throw(), honour a preemption request."""
-    if g.pending_exc is not None and g.nopreempt == 0:
-        exc, g.pending_exc = g.pending_exc, None
-        raise exc
+    checkpoint_exc(g)
     if g.preempt and g.nopreempt == 0:
         g.m.stats["preempt_coop"] += 1
         mcall(g, preempt_park if g.preempt_stop else gopreempt_m)
@@ -331,6 +329,7 @@ def checkpoint(g: G) -> None:
 
 
 def checkpoint_exc(g: G) -> None:
+    """Raise g's pending exception, unless inside nopreempt()."""
     if g.pending_exc is not None and g.nopreempt == 0:
         exc, g.pending_exc = g.pending_exc, None
         raise exc
@@ -387,12 +386,6 @@ def wakeup_preempt(s: Sched, p: P) -> None:
         from ._preempt import preempt_m
 
         preempt_m(m)
-
-
-def ready(g: G, next: bool = True) -> None:
-    s = sched
-    with s.lock:
-        ready_locked(s, g, next)
 
 
 def _p_for_unbound(s: Sched) -> P:
