@@ -4,8 +4,12 @@
                        (checked at every runtime call) stays on
     schedtrace=MS      sysmon prints Go's `SCHED` line to stderr every MS ms
     scheddetail=1      with schedtrace: Go's per-P, per-M and per-G lines
-    preemptstress=1    request preemption again after every resume, so a
-                       goroutine is preempted at every safe point it reaches
+    preemptstress=1    request preemption at every (re)start of a goroutine,
+                       with the cheap events armed on its stack: it is
+                       preempted at the next jump, branch or call of any frame
+                       it resumes in (callees entered later only at the end of
+                       their slice), so every loop iteration and runtime call
+                       is a preemption
 
 The variable is read when `run()` starts.  The formats follow proc.go
 §schedtrace (go-preemption-spec §4) so Go tooling habits carry over.

@@ -249,8 +249,10 @@ class MonitoringBackend:
     def on_execute(self, m: Any, g: Any) -> None:
         if self.stress:
             g.preempt = True
-        if g.preempt or g.pending_exc is not None:
-            arm_start(m, g)
+        if g.pending_exc is not None:
+            arm_start(m, g, TOP)  # an exception needs an INSTRUCTION landing
+        elif g.preempt:
+            arm_start(m, g, CHEAP)  # preemptstress: at its next jump or call
 
     def on_switch_out(self, m: Any) -> None:
         if m.armed:
@@ -259,14 +261,14 @@ class MonitoringBackend:
             _preempt.acknowledge(m)
 
 
-def arm_start(m: Any, g: Any) -> None:
+def arm_start(m: Any, g: Any, top: int) -> None:
     """A G that starts (or resumes) with a request pending: arm its stack so
-    the request lands at its first instruction (preemptstress, throw)."""
+    that the request lands soon (throw: first instruction; preemptstress)."""
     gr = g.resume_gr
     frame = gr.gr_frame if gr is not None else None
     m.exc_budget = _preempt.EXC_BUDGET
     with _preempt.suspend_lock:
         if frame is not None:
-            arm(m, frame)
-        elif g.fn is not None and hasattr(g.fn, "__code__"):
-            _set(m, g.fn.__code__, TOP)
+            arm(m, frame, top)
+        elif g.fn is not None and hasattr(g.fn, "__code__") and not _hazards.is_runtime_code(g.fn.__code__):
+            _set(m, g.fn.__code__, top)
