@@ -301,7 +301,6 @@ def _scn_throw_into_running(procs: int, trials: int, seed: int):
         out.append(sys.exc_info()[0])  # outside the handler: must be None again
 
     def main():
-        nonlocal delivered
         for _ in range(trials):
             rec, out = [], []
             g = gr.go(victim, rec, out)
@@ -312,12 +311,16 @@ def _scn_throw_into_running(procs: int, trials: int, seed: int):
                 pass
             g.throw(Injected("now"))
             g.join()
-            delivered += len(out)
-            problems = _balanced(rec) + [f"exc_info leaked: {e}" for e in out if e is not None]
-            if problems:
-                bad.append(problems)
+            trials_done.append((rec, out))
 
+    trials_done = []
     gr.run(main, procs=procs, time_slice=0.001)
+    # checked after run(): under preemptstress the check itself would crawl
+    for rec, out in trials_done:
+        delivered += len(out)
+        problems = _balanced(rec) + [f"exc_info leaked: {e}" for e in out if e is not None]
+        if problems:
+            bad.append(problems)
     return {"bad": bad, "delivered": delivered}
 
 
