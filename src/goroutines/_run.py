@@ -20,6 +20,7 @@ Shutdown, in an order that makes the exit race impossible:
 from __future__ import annotations
 
 import _thread
+import os
 import sys
 import threading
 from typing import Any, Callable
@@ -32,7 +33,9 @@ from ._sched import M, P, Sched
 from ._sysmon import Sysmon
 
 _run_lock = threading.Lock()
-default_procs = 1
+# GOMAXPROCS: one P under the GIL (more would only fight over it), one per
+# CPU on free-threaded builds.
+default_procs = 1 if getattr(sys, "_is_gil_enabled", lambda: True)() else (os.cpu_count() or 1)
 last_stats: dict[str, int] = {}
 last_dump = ""
 # Goroutines abandoned by earlier runs: kept alive so that their greenlets are
