@@ -390,6 +390,16 @@ class _LogExit:
         self.log.append("with-exit:" + (et.__name__ if et else "None"))
 
 
+def _start_both_then_return(body, logs):
+    """main: start body(log, wg) for each log, wait until all started, return."""
+    wg = gr.WaitGroup()
+    wg.add(len(logs))
+    for log in logs:
+        gr.go(body, log, wg)
+    wg.wait()
+    return "main done"
+
+
 def test_main_return_unwinds_blocked_goroutines():
     logs = [[], []]
 
@@ -404,15 +414,7 @@ def test_main_return_unwinds_blocked_goroutines():
         finally:
             log.append("finally")
 
-    def main():
-        wg = gr.WaitGroup()
-        wg.add(2)
-        for log in logs:
-            gr.go(worker, log, wg)
-        wg.wait()
-        return "main done"
-
-    assert gr.run(main) == "main done"
+    assert gr.run(_start_both_then_return, worker, logs) == "main done"
     assert logs == [["with-exit:GoroutineExit", "GoroutineExit", "finally"]] * 2, logs
 
 
@@ -429,16 +431,8 @@ def _scn_unwind_spinner(procs):
         finally:
             log.append("finally")
 
-    def main():
-        wg = gr.WaitGroup()
-        wg.add(2)
-        for log in logs:
-            gr.go(spinner, log, wg)
-        wg.wait()
-        return "main done"
-
     t0 = time.monotonic()
-    r = gr.run(main, procs=procs, time_slice=0.001)
+    r = gr.run(_start_both_then_return, spinner, logs, procs=procs, time_slice=0.001)
     return {"result": r, "logs": logs, "secs": time.monotonic() - t0}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import _thread
 from collections import deque
-from typing import Any, Generic, Iterator, TypeVar
+from typing import Generic, Iterator, TypeVar
 
 from . import _sched
 from ._parking import Sudog, complete, park_on, wake
