@@ -6,12 +6,8 @@ from typing import Any, Callable
 
 from . import _preempt, _run, _sched
 from ._g import G
+from ._sched import go as go  # re-exported: spawning is hot, so no wrapper
 from ._sched import must_getg
-
-
-def go(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> G:
-    """Start fn(*args, **kwargs) in a new goroutine; return it."""
-    return _sched.newproc(fn, args, kwargs)
 
 
 def gosched() -> None:

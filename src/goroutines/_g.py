@@ -54,7 +54,7 @@ class G:
     """A goroutine.  The public face is `Goroutine` (this class)."""
 
     __slots__ = (
-        "id", "fn", "args", "kwargs", "atomicstatus", "m", "gr", "resume_gr",
+        "id", "fn", "args", "kwargs", "atomicstatus", "m", "resume_gr",
         "preempt", "preempt_stop", "pending_exc", "thrown", "nopreempt",
         "scan", "scan_ready", "waitreason", "result", "exc", "waiters",
         "timer_seq", "finished", "abandoned", "__weakref__",
@@ -67,7 +67,6 @@ class G:
         self.kwargs = kwargs
         self.atomicstatus = Grunnable  # Go's name; read through .status
         self.m: Any = None  # the M this G is bound to once started
-        self.gr: greenlet.greenlet | None = None  # its greenlet, from the M's gfree list
         self.resume_gr: greenlet.greenlet | None = None  # greenlet to switch to on resume
         self.preempt = False  # preemption requested (Go's g.preempt / stackguard0)
         self.preempt_stop = False  # on preemption, park as _Gpreempted (suspend_g)

@@ -247,11 +247,11 @@ class MonitoringBackend:
         return arm(m, sys._current_frames().get(m.tid))
 
     def on_execute(self, m: Any, g: Any) -> None:
-        if self.stress:
-            g.preempt = True
+        """g is about to run (execute cleared any earlier preemption request)."""
         if g.pending_exc is not None:
             arm_start(m, g, TOP)  # an exception needs an INSTRUCTION landing
-        elif g.preempt:
+        elif self.stress:
+            g.preempt = True
             arm_start(m, g, CHEAP)  # preemptstress: at its next jump or call
 
     def on_switch_out(self, m: Any) -> None:

@@ -94,7 +94,6 @@ def _run(main: Callable[..., Any], args: tuple, procs: int, slice_ns: int, granu
         m.p.m = m
     main_g = G(1, main, args, {})
     s.goidgen = 1
-    s.goroutines_created = 1
     s.allgs[1] = main_g
     s.main_g = main_g
     s.on_stop = record_dump
@@ -219,7 +218,7 @@ def stats_of(s: Sched) -> dict[str, int]:
     for m in s.ms:
         for k, v in m.stats.items():
             out[k] += v
-    out["goroutines_created"] = s.goroutines_created
+    out["goroutines_created"] = s.goidgen
     out["goroutines_alive"] = len(s.allgs)
     out["goroutines_abandoned"] = len(s.abandoned)
     out["procs"] = s.procs

@@ -3,11 +3,13 @@
 Invariants:
 
 * An M is an OS thread.  Its scheduler loop runs in its own greenlet, `g0`;
-  goroutines run in greenlets whose parent is g0.  A goroutine leaves the
-  CPU only by switching to g0 with a function for g0 to run on its behalf
-  (`mcall`, as in Go): park_m, gosched_m, gopreempt_m, preempt_park, goexit0.
+  goroutines run in greenlets whose parent is g0.  A live goroutine leaves
+  the CPU only by switching to g0 with a function for g0 to run on its
+  behalf (`mcall`, as in Go): park_m, gosched_m, gopreempt_m, preempt_park.
   Those functions run *after* the goroutine's stack is switched out, so a
   waker on another M can never run a goroutine that has not stopped yet.
+  A finished one needs no such care (goexit1): nothing can wake it.
+* m.curg is the goroutine whose greenlet runs, and None while g0 runs.
 * Each M owns one P (GOMAXPROCS of them) for the whole run: a started
   goroutine is bound to its M's thread (greenlet affinity), so its P's
   run queue is where it waits.  Not-yet-started goroutines may be stolen.
@@ -79,6 +81,7 @@ class M:
         "id", "tid", "g0", "p", "curg", "cond", "idle", "gfree", "exiting",
         "waitunlockf", "waitlock", "backend", "armed", "preempt_gen", "signal_pending",
         "next_preempt_m", "exc_budget", "timer_armed", "timer_when", "locks", "stats",
+        "handoff",
     )
 
     def __init__(self, mid: int, p: P, lock: threading.Lock) -> None:
@@ -103,6 +106,7 @@ class M:
         self.timer_when = 0  # ... and when it fires (nanotime)
         self.locks = 0  # runtime-held locks (Go's m.locks): no async preemption
         self.stats = dict.fromkeys(M_STATS, 0)  # per M: no lost counts across threads
+        self.handoff: tuple[G, bool] | None = None  # picked by goexit1 for g0 to run
 
 
 M_STATS = ("switches", "preempt_requests", "preemptions", "preempt_unsafe",
@@ -128,7 +132,6 @@ class Sched:
         self.runq = GlobalRunQueue()
         self.allgs: dict[int, G] = {}
         self.goidgen = 0
-        self.goroutines_created = 0
         self.nmidle = 0
         self.nsuspended = 0
         self.main_g: G | None = None
@@ -156,14 +159,10 @@ def current_m() -> M | None:
 
 
 def getg() -> G | None:
-    """The running goroutine, or None outside one (g0, other threads)."""
+    """The running goroutine, or None outside one (g0, other threads).
+    m.curg is None whenever g0 runs scheduler code, so no greenlet check."""
     m = ms_by_tid.get(_get_ident())
-    if m is None:
-        return None
-    g = m.curg
-    if g is None or _getcurrent() is m.g0:
-        return None
-    return g
+    return m.curg if m is not None else None
 
 
 def must_getg(what: str) -> G:
@@ -177,31 +176,37 @@ def must_getg(what: str) -> G:
 # Creating and finishing goroutines
 
 
-def newproc(fn: Callable[..., Any], args: tuple, kwargs: dict) -> G:
-    """go fn(*args, **kwargs): a new G in runnext of the caller's P."""
-    s = sched
-    cur = getg()
-    if s is None or cur is None:
+def go(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> G:
+    """Start fn(*args, **kwargs) in a new goroutine; return it.
+
+    Go's newproc: the new G goes to runnext of the caller's P, so it runs
+    when the caller next leaves the CPU."""
+    m = ms_by_tid.get(_get_ident())
+    if m is None or m.curg is None:
         raise RuntimeError("go() must be called from a goroutine (inside goroutines.run())")
     if not callable(fn):
         raise TypeError(f"go() needs a callable, got {type(fn).__name__}")
-    with s.lock:
+    s = sched
+    s.lock.acquire()  # not `with`: lock.__exit__ is a slow varargs call
+    try:
         s.goidgen += 1
         g = G(s.goidgen, fn, args, kwargs)
         s.allgs[g.id] = g
-        s.goroutines_created += 1
-        p = cur.m.p
+        p = m.p
         if p.draining:
-            g.atomicstatus = Grunnable
             s.runq.put(g)
             wakep(s, s.ps[0])
         else:
-            put_runnable(s, g, p, next=True)
+            p.runq.put(g, True, s.runq)
+            if s.nmidle:
+                wakep(s, p)
+    finally:
+        s.lock.release()
     return g
 
 
 def goroutine_main(g: G) -> None:
-    """Body of every goroutine greenlet; loops so finished greenlets are reused.
+    """Body of every goroutine greenlet; loops to run the next unstarted G.
 
     Its frame is the goroutine's entry frame: user frames sit above it, and
     async safe-point checks stop walking here (ENTRY_CODE)."""
@@ -216,42 +221,68 @@ def goroutine_main(g: G) -> None:
             g.exc = e
         except BaseException as e:  # noqa: BLE001 - a goroutine's panic
             g.exc = e
-        g = g.m.g0.switch(goexit0)
+        g = goexit1(g)
 
 
 ENTRY_CODE = goroutine_main.__code__
 
 
-def goexit0(m: M, g: G) -> None:
-    """On g0 after g returned: mark it dead, wake joiners, recycle its greenlet."""
+def goexit1(g: G) -> G:
+    """g's function has returned.  Finish g here, on its own greenlet: a dead
+    G is on no queue, so nothing can try to run it (Go switches to g0 only
+    because it frees the stack).  If the next G to run has not started, it
+    starts on this greenlet too — a short-lived goroutine then costs no
+    greenlet switch at all.  Otherwise the greenlet returns to the M's gfree
+    list and g0 runs what was picked (`m.handoff`)."""
+    m = g.m
     s = sched
-    gr = g.gr
-    with join_lock:
+    m.curg = None
+    if m.backend is not None:
+        m.backend.on_switch_out(m)
+    join_lock.acquire()
+    try:
         g.finished = True
         joiners, g.waiters = g.waiters, None
         for sg in joiners or ():
             complete(sg)
-    with s.lock:
-        g.atomicstatus = Gdead
-        g.fn = g.args = g.kwargs = None  # type: ignore[assignment]
-        g.gr = g.resume_gr = None
-        for sg in joiners or ():
-            ready_locked(s, sg.g, next=True)
-        if gr is not None and len(m.gfree) < GFREE_MAX:
-            m.gfree.append(gr)
-        exc = g.exc
-        panicked = (
-            exc is not None and not isinstance(exc, GoroutineExit) and s.panic is None
-            and (g is s.main_g or exc is not g.thrown)  # dying of a throw() is no panic
-        )
-        if panicked:
-            exc.add_note(f"(raised in goroutine {g.id})")
-            s.panic = (g, exc)
-        if panicked or g is s.main_g:
-            begin_stop(s)  # its dump still lists g, as dead
-        del s.allgs[g.id]
-        if s.stopping and not s.allgs:
-            stop_ms(s)
+    finally:
+        join_lock.release()
+    s.lock.acquire()
+    try:
+        gdestroy(s, g, joiners)
+        found = None if m.exiting else runnable_now(s, m, m.p)
+    finally:
+        s.lock.release()
+    if found is not None and found[0].resume_gr is None:
+        g = found[0]
+        execute(s, m, g, found[1])
+        return g
+    m.handoff = found
+    if len(m.gfree) < GFREE_MAX:
+        m.gfree.append(_getcurrent())
+    return m.g0.switch(None)
+
+
+def gdestroy(s: Sched, g: G, joiners: Any) -> None:
+    """Mark g dead, ready its joiners, record a panic (under sched.lock)."""
+    g.atomicstatus = Gdead
+    g.fn = g.args = g.kwargs = None  # type: ignore[assignment]
+    g.resume_gr = None
+    for sg in joiners or ():
+        ready_locked(s, sg.g, next=True)
+    exc = g.exc
+    panicked = (
+        exc is not None and not isinstance(exc, GoroutineExit) and s.panic is None
+        and (g is s.main_g or exc is not g.thrown)  # dying of a throw() is no panic
+    )
+    if panicked:
+        exc.add_note(f"(raised in goroutine {g.id})")
+        s.panic = (g, exc)
+    if panicked or g is s.main_g:
+        begin_stop(s)  # its dump still lists g, as dead
+    del s.allgs[g.id]
+    if s.stopping and not s.allgs:
+        stop_ms(s)
 
 
 # ---------------------------------------------------------------------------
@@ -430,13 +461,18 @@ def schedule(m: M) -> None:
     """Run goroutines until the runtime stops; returns on g0 when M exits."""
     s = sched
     while True:
-        found = findrunnable(s, m)
+        found, m.handoff = m.handoff, None
         if found is None:
-            return
-        execute(s, m, *found)
+            found = findrunnable(s, m)
+            if found is None:
+                return
+        g, inherit = found
+        execute(s, m, g, inherit)
+        gogo(m, g)
 
 
 def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
+    """Make g m's running goroutine (the switch itself is gogo's)."""
     p = m.p
     now = nanotime()
     # A G from runnext inherits the slice (Go: a ping-pong pair must not
@@ -448,27 +484,33 @@ def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
         p.schedwhen = now
     g.preempt = p.preempt = p.wakeup_pending = False  # earlier requests are void
     g.atomicstatus = Grunning
+    g.m = m
     m.curg = g
     m.stats["switches"] += 1
-    backend = m.backend
-    if backend is not None:
-        backend.on_execute(m, g)
+    if m.backend is not None:
+        m.backend.on_execute(m, g)
+
+
+def gogo(m: M, g: G) -> None:
+    """Switch from g0 to g; back on g0, run what the goroutine asked for.
+    The goroutine that switches back may not be g (goexit1 starts
+    unstarted ones on the same greenlet): m.curg says which it is."""
     gr = g.resume_gr
-    if gr is None:
-        g.m = m
+    if gr is not None:
+        fn = gr.switch()
+    else:
         if m.gfree:
             gr = m.gfree.pop()
         else:
             gr = greenlet.greenlet(goroutine_main, parent=m.g0)
             m.stats["greenlets_created"] += 1
-        g.gr = gr
         fn = gr.switch(g)
-    else:
-        fn = gr.switch()
+    g = m.curg  # type: ignore[assignment]
     m.curg = None
-    if backend is not None:
-        backend.on_switch_out(m)
-    fn(m, g)
+    if m.backend is not None:
+        m.backend.on_switch_out(m)
+    if fn is not None:
+        fn(m, g)
 
 
 def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
@@ -478,10 +520,7 @@ def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
         while True:
             if m.exiting:
                 return None
-            if p.timers.heap:
-                for g in p.timers.pop_expired(nanotime()):
-                    ready_locked(s, g, next=True)
-            found = _pick(s, m, p)
+            found = runnable_now(s, m, p)
             if found is not None:
                 return found
             if s.stopping and (not s.allgs or s.abandon):
@@ -495,6 +534,14 @@ def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
             if m.idle:  # timed out: nobody woke us
                 m.idle = False
                 s.nmidle -= 1
+
+
+def runnable_now(s: Sched, m: M, p: P) -> tuple[G, bool] | None:
+    """Fire p's expired timers, then pick a G without blocking (sched.lock held)."""
+    if p.timers.heap:
+        for g in p.timers.pop_expired(nanotime()):
+            ready_locked(s, g, next=True)
+    return _pick(s, m, p)
 
 
 def _pick(s: Sched, m: M, p: P) -> tuple[G, bool] | None:

@@ -57,9 +57,14 @@ class SignalBackend(_monitoring.MonitoringBackend):
 
     def on_execute(self, m: Any, g: Any) -> None:
         super().on_execute(m, g)
-        # no deadline comes before the granularity: a timer armed for then will do
-        if not m.timer_armed or m.timer_when > m.p.schedwhen + self.s.wakeup_granularity_ns:
-            self._arm_timer(m, _sysmon.deadline(self.s, m.p))
+        if m.timer_armed:
+            p = m.p
+            # No deadline comes before the granularity, and an armed timer is
+            # never later than the end of the slice it was armed in, so it is
+            # early enough unless a sleep timer may be due before it.
+            if m.timer_when <= p.schedwhen + self.s.wakeup_granularity_ns or not p.timers.heap:
+                return
+        self._arm_timer(m, _sysmon.deadline(self.s, m.p))
 
     def _arm_timer(self, m: Any, deadline: int) -> None:
         # An earlier timer already armed will do: its handler re-arms for the

@@ -83,10 +83,13 @@ class WaitGroup:
         self._waiters: deque[Sudog] = deque()
 
     def add(self, n: int = 1) -> None:
-        """Add n (may be negative) to the counter; at zero, release waiters."""
-        if isinstance(n, bool) or not isinstance(n, int):
+        """Add n (may be negative) to the counter; at zero, release waiters.
+        A counter that would go negative raises ValueError, unchanged."""
+        if n.__class__ is not int and (isinstance(n, bool) or not isinstance(n, int)):
             raise TypeError(f"WaitGroup.add needs an int, not {type(n).__name__}")
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not `with`: this is on every goroutine's exit path
+        try:
             count = self._count + n
             if count < 0:
                 raise ValueError("sync: negative WaitGroup counter")
@@ -97,6 +100,8 @@ class WaitGroup:
             self._waiters.clear()
             for sg in waiters:
                 complete(sg)
+        finally:
+            lock.release()
         wake(waiters)
 
     def done(self) -> None:
