@@ -19,14 +19,14 @@ _run (run's lifecycle), _debug (GOROUTINES_DEBUG), _api (the functions below).
 """
 
 from ._api import (
-    Suspended, current, dump, go, gomaxprocs, gosched, nopreempt, num_goroutine,
-    sleep, stats, suspend,
+    Suspended, current, dump, gomaxprocs, gosched, nopreempt, num_goroutine, sleep, stats,
+    suspend,
 )
 from ._chan import Chan, ChanClosed
 from ._g import G as Goroutine
 from ._g import GoroutineExit
 from ._run import run
-from ._sched import Deadlock
+from ._sched import Deadlock, go  # go: no wrapper, spawning is hot
 from ._sync import Mutex, WaitGroup
 
 __all__ = [

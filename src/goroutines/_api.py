@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 from . import _preempt, _run, _sched
 from ._g import G
-from ._sched import go as go  # re-exported: spawning is hot, so no wrapper
 from ._sched import must_getg
 
 

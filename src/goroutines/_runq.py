@@ -95,12 +95,17 @@ class LocalRunQueue:
 
 
 class GlobalRunQueue:
-    """sched.runq: FIFO across all Ms, but a bound G only leaves it for its M."""
+    """sched.runq: FIFO across all Ms, but a bound G only leaves it for its M.
+
+    One FIFO per M (None: unstarted Gs), each a deque of Gs with a parallel
+    deque of arrival numbers, so the oldest head across two FIFOs can be
+    found.  (Not (seq, g) tuples: 100k queued tuples are 100k more objects
+    for the cyclic GC to traverse.)"""
 
     __slots__ = ("_queues", "_seq", "_n")
 
     def __init__(self) -> None:
-        self._queues: dict[Any, deque[tuple[int, G]]] = {None: deque()}
+        self._queues: dict[Any, tuple[deque[G], deque[int]]] = {None: (deque(), deque())}
         self._seq = 0
         self._n = 0
 
@@ -109,22 +114,28 @@ class GlobalRunQueue:
 
     def put(self, g: G) -> None:
         self._seq += 1
-        self._queues.setdefault(g.m, deque()).append((self._seq, g))
+        q = self._queues.get(g.m)
+        if q is None:
+            q = self._queues[g.m] = (deque(), deque())
+        q[0].append(g)
+        q[1].append(self._seq)
         self._n += 1
 
     def get(self, m: Any, bound_only: bool = False) -> G | None:
         """The oldest G that `m` may run: unbound (unless bound_only), or bound to `m`."""
         free, own = self._queues[None], self._queues.get(m)
-        if bound_only:
+        if bound_only or not free[0]:
             free = None
-        if own and (not free or own[0][0] < free[0][0]):
+        if own is not None and own[0] and (free is None or own[1][0] < free[1][0]):
             src = own
-        elif free:
+        elif free is not None:
             src = free
         else:
             return None
         self._n -= 1
-        return src.popleft()[1]
+        src[1].popleft()
+        return src[0].popleft()
 
     def has_for(self, m: Any) -> bool:
-        return bool(self._queues[None]) or bool(self._queues.get(m))
+        own = self._queues.get(m)
+        return bool(self._queues[None][0]) or (own is not None and bool(own[0]))
