@@ -19,18 +19,26 @@ _run (run's lifecycle), _debug (GOROUTINES_DEBUG), _api (the functions below).
 """
 
 from ._api import (
-    Suspended, current, dump, gomaxprocs, gosched, nopreempt, num_goroutine, sleep, stats,
-    suspend,
+    Suspended, current, dump, gomaxprocs, gosched, nopreempt, num_goroutine, stats, suspend,
 )
 from ._chan import Chan, ChanClosed
+from ._context import (
+    Cancelled, Context, Timeout, background, timeout, with_cancel, with_deadline, with_timeout,
+    with_value,
+)
 from ._g import G as Goroutine
 from ._g import GoroutineExit
 from ._run import run
 from ._sched import Deadlock, go  # go: no wrapper, spawning is hot
 from ._sync import Mutex, WaitGroup
+from ._select import Recv, Selected, Send, select
+from ._time import Ticker, Timer, after, after_func, sleep
 
 __all__ = [
     "Chan", "ChanClosed", "Deadlock", "Goroutine", "GoroutineExit", "Mutex", "Suspended",
     "WaitGroup", "current", "dump", "go", "gomaxprocs", "gosched", "nopreempt",
     "num_goroutine", "run", "sleep", "stats", "suspend",
+    "Recv", "Selected", "Send", "Ticker", "Timer", "after", "after_func", "select",
+    "Cancelled", "Context", "Timeout", "background", "timeout", "with_cancel", "with_deadline",
+    "with_timeout", "with_value",
 ]

@@ -17,26 +17,6 @@ def gosched() -> None:
     _sched.checkpoint_exc(g)
 
 
-def sleep(seconds: float) -> None:
-    """Park the calling goroutine for at least `seconds`; <= 0 returns at once."""
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise TypeError(f"sleep() needs a number of seconds, not {type(seconds).__name__}")
-    g = must_getg("sleep()")
-    _sched.checkpoint(g)
-    if not seconds > 0:
-        return
-    s = _sched.sched
-    with s.lock:  # only this P's M pops its timers, after g has parked
-        g.m.p.timers.add(_sched.nanotime() + int(seconds * 1e9), g)
-    while True:
-        _sched.gopark(g, None, None, "sleep")
-        if g.timer_seq == 0:
-            return
-        if g.pending_exc is not None and g.nopreempt == 0:
-            g.timer_seq = 0
-            _sched.checkpoint_exc(g)
-
-
 def current() -> G:
     """The calling goroutine."""
     return must_getg("current()")

@@ -6,7 +6,9 @@ receiver or the buffer has taken the value.  A receiver woken by throw()
 after a sender completed it still returns the value (see _parking.py),
 so preemption, throw() and shutdown never drop or duplicate a value.
 Channel operations are cooperative safe points: a pending preemption or
-throw() is honoured on entry.
+throw() is honoured on entry.  A waiter may belong to a select() waiting on
+several channels; `dequeue` skips one whose select another channel (or its
+timeout) has already won.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ import _thread
 from collections import deque
 from typing import Generic, Iterator, TypeVar
 
-from . import _sched
-from ._parking import Sudog, complete, park_on, wake
+from . import _sched, _select
+from ._parking import Sudog, complete, dequeue, park_on, wake
 
 T = TypeVar("T")
 
@@ -55,9 +57,13 @@ class Chan(Generic[T]):
         state = " closed" if self._closed else ""
         return f"<Chan len={len(self._buf)} cap={self._cap}{state}>"
 
-    def send(self, value: T) -> None:
+    def send(self, value: T, timeout: float | None = None) -> None:
         """Send value; blocks until a receiver (or the buffer) takes it.
-        Raises ChanClosed if the channel is or becomes closed."""
+        Raises ChanClosed if the channel is or becomes closed, TimeoutError
+        if `timeout` seconds pass first (the value is then not sent)."""
+        if timeout is not None:
+            _select.select(_select.Send(self, value), timeout=timeout)
+            return
         g = _sched.must_getg("Chan.send()")
         _sched.checkpoint(g)
         lock = self._lock
@@ -65,55 +71,112 @@ class Chan(Generic[T]):
         if self._closed:
             lock.release()
             raise ChanClosed("send on closed channel")
-        if self._recvq:
-            sg = self._recvq.popleft()
-            complete(sg, value)
+        done, sg = self._send_locked(value)
+        if done:
             lock.release()
-            wake((sg,))
-            return
-        if len(self._buf) < self._cap:
-            self._buf.append(value)
-            lock.release()
+            if sg is not None:
+                wake((sg,))
             return
         sg = park_on(self._sendq, lock, g, "chan send", value)
         if not sg.success:
             raise ChanClosed("send on closed channel")
 
-    def recv(self) -> T:
+    def recv(self, timeout: float | None = None) -> T:
         """Receive a value; blocks until one is available.  Raises
-        ChanClosed once the channel is closed and drained."""
-        value, ok = self.recv_ok()
+        ChanClosed once the channel is closed and drained, TimeoutError if
+        `timeout` seconds pass first."""
+        value, ok = self.recv_ok(timeout)
         if not ok:
             raise ChanClosed("receive from closed channel")
-        return value
+        return value  # type: ignore[return-value]
 
-    def recv_ok(self) -> tuple[T | None, bool]:
+    def recv_ok(self, timeout: float | None = None) -> tuple[T | None, bool]:
         """Go's `v, ok := <-ch`: (value, True), or (None, False) once the
-        channel is closed and drained."""
+        channel is closed and drained.  TimeoutError after `timeout` seconds."""
+        if timeout is not None:
+            _, value, ok = _select.select(_select.Recv(self), timeout=timeout)
+            return value, ok
         g = _sched.must_getg("Chan.recv()")
         _sched.checkpoint(g)
         lock = self._lock
         lock.acquire()
-        if self._sendq:
-            sg = self._sendq.popleft()
-            if self._cap:
+        ready, value, ok, sg = self._recv_locked()
+        if ready:
+            lock.release()
+            if sg is not None:
+                wake((sg,))
+            return value, ok
+        sg = park_on(self._recvq, lock, g, "chan receive")
+        return sg.elem, sg.success
+
+    def try_send(self, value: T) -> bool:
+        """Send only if a receiver is waiting or the buffer has room (Go's
+        select with a default case): True if sent.  Raises ChanClosed if
+        the channel is closed.  Never blocks; usable outside goroutines."""
+        self._try_checkpoint()
+        lock = self._lock
+        lock.acquire()
+        if self._closed:
+            lock.release()
+            raise ChanClosed("send on closed channel")
+        done, sg = self._send_locked(value)
+        lock.release()
+        if sg is not None:
+            wake((sg,))
+        return done
+
+    def try_recv(self) -> tuple[T | None, bool]:
+        """Receive only if a value is ready: (value, True), or (None, False)
+        if none is.  Raises ChanClosed if the channel is closed and drained.
+        Never blocks; usable outside goroutines."""
+        self._try_checkpoint()
+        lock = self._lock
+        lock.acquire()
+        ready, value, ok, sg = self._recv_locked()
+        lock.release()
+        if sg is not None:
+            wake((sg,))
+        if ready and not ok:
+            raise ChanClosed("receive from closed channel")
+        return value, ready
+
+    @staticmethod
+    def _try_checkpoint() -> None:
+        g = _sched.getg()
+        if g is not None:  # timers call try_send from the scheduler
+            _sched.checkpoint(g)
+
+    # -- under self._lock; shared with select() ---------------------------
+
+    def _send_locked(self, value: T) -> tuple[bool, Sudog | None]:
+        """Hand value to a waiting receiver or buffer it, if either is
+        possible now (the channel is open): (done, receiver to wake)."""
+        sg = dequeue(self._recvq)
+        if sg is not None:
+            complete(sg, value)
+            return True, sg
+        if len(self._buf) < self._cap:
+            self._buf.append(value)
+            return True, None
+        return False, None
+
+    def _recv_locked(self) -> tuple[bool, T | None, bool, Sudog | None]:
+        """Take a value if one is ready: (ready, value, ok, sender to wake);
+        a closed, drained channel is ready with ok False."""
+        sg = dequeue(self._sendq)
+        if sg is not None:
+            if self._cap:  # buffer full: take its head, the sender refills it
                 value = self._buf.popleft()
                 self._buf.append(sg.elem)
             else:
                 value = sg.elem
             complete(sg, None)
-            lock.release()
-            wake((sg,))
-            return value, True
+            return True, value, True, sg
         if self._buf:
-            value = self._buf.popleft()
-            lock.release()
-            return value, True
+            return True, self._buf.popleft(), True, None
         if self._closed:
-            lock.release()
-            return None, False
-        sg = park_on(self._recvq, lock, g, "chan receive")
-        return sg.elem, sg.success
+            return True, None, False, None
+        return False, None, False, None
 
     def close(self) -> None:
         """Close the channel: receivers drain the buffer, then get ChanClosed;
@@ -122,11 +185,11 @@ class Chan(Generic[T]):
             if self._closed:
                 raise ChanClosed("close of closed channel")
             self._closed = True
-            waiters = list(self._recvq) + list(self._sendq)
-            self._recvq.clear()
-            self._sendq.clear()
-            for sg in waiters:
-                complete(sg, None, success=False)
+            waiters = []
+            for q in (self._recvq, self._sendq):
+                while (sg := dequeue(q)) is not None:
+                    complete(sg, None, success=False)
+                    waiters.append(sg)
         if waiters:
             wake(waiters)
 

@@ -125,14 +125,17 @@ def safe_offsets(code: CodeType) -> frozenset[int]:
     first_starts = {min(e.start for e in user if e.target == t) for t in {e.target for e in user}}
     cleanup_lines |= _lines_before_try(instrs, first_starts)
     safe = set()
-    for ins in instrs:
+    ends = [i.offset for i in instrs[1:]] + [len(code.co_code)]
+    for ins, end in zip(instrs, ends):
         if ins.offset not in normal or ins.positions.lineno in cleanup_lines:
             continue
         if ins.opname in _RAISING or (
             ins.opname == "JUMP_BACKWARD"
             and _handler_at(entries, ins.offset) == _handler_at(entries, ins.argval)
         ):
-            safe.add(ins.offset)
+            # with its inline cache: a caller frame's f_lasti may point into
+            # the cache of its CALL (CPython 3.12 inlined calls)
+            safe.update(range(ins.offset, end, 2))
     result = frozenset(safe)
     _safe_cache[code] = result
     return result

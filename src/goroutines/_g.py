@@ -57,7 +57,7 @@ class G:
         "id", "fn", "args", "kwargs", "atomicstatus", "m", "resume_gr",
         "preempt", "preempt_stop", "pending_exc", "thrown", "nopreempt",
         "scan", "scan_ready", "waitreason", "result", "exc", "waiters",
-        "timer_seq", "finished", "abandoned", "__weakref__",
+        "timer_seq", "finished", "abandoned", "scopes", "__weakref__",
     )
 
     def __init__(self, gid: int, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
@@ -82,6 +82,12 @@ class G:
         self.timer_seq = 0  # the sleep timer that may wake this G (0: none)
         self.finished = False  # set under join_lock before joiners are released
         self.abandoned = False
+        self.scopes: Any = None  # _context.ScopeStack while inside a context scope
+
+    def wants_exc(self) -> bool:
+        """An exception waits to be raised at g's next exception-safe point:
+        a throw(), or a cancelled context scope (_context.py)."""
+        return self.pending_exc is not None or (self.scopes is not None and self.scopes.cancelled)
 
     def __repr__(self) -> str:
         return f"<Goroutine {self.id} [{self.status}]>"

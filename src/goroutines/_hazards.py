@@ -46,6 +46,15 @@ UNSAFE_PREFIXES: tuple[str, ...] = (
     _module_prefix(concurrent.futures),
 )
 UNSAFE_FUNCTIONS = frozenset({"__del__"})
+# Runtime functions that hold no lock and stay on a goroutine's stack while
+# user code runs above them (e.g. the wrapper of a context-bound goroutine).
+TRANSPARENT: set = set()
+
+
+def transparent(fn):
+    """Mark a runtime function as safe to be preempted inside (see TRANSPARENT)."""
+    TRANSPARENT.add(fn.__code__)
+    return fn
 
 gc_running = False
 
@@ -72,4 +81,6 @@ def is_runtime_code(code) -> bool:
 
 
 def is_unsafe_code(code) -> bool:
+    if code in TRANSPARENT:
+        return False
     return code.co_filename.startswith(UNSAFE_PREFIXES) or code.co_name in UNSAFE_FUNCTIONS

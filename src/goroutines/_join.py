@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 from . import _preempt, _sched
 from ._g import G, GoroutineExit, Gdead, Grunning
@@ -35,12 +35,21 @@ def throw(g: G, exc: BaseException | type[BaseException]) -> None:
         exc = exc()
     if not isinstance(exc, BaseException):
         raise TypeError(f"throw() needs an exception, not {type(exc).__name__}")
-    s = _sched.sched
     if g is _sched.getg():
         raise exc
+    interrupt(g, exc)
+
+
+def interrupt(g: G, exc: BaseException, still: Callable[[], bool] | None = None) -> None:
+    """Make exc pending in g (not the caller) and get it delivered: a parked
+    g is woken, a running one is sent a preemption request.  With `still`,
+    nothing happens unless still() holds under sched.lock."""
+    s = _sched.sched
     if s is None or g.atomicstatus == Gdead:
         return
     with s.lock:
+        if still is not None and not still():
+            return
         g.thrown = exc
         _sched.throw_locked(s, g, exc)
         m = g.m if g.atomicstatus == Grunning else None

@@ -248,7 +248,7 @@ class MonitoringBackend:
 
     def on_execute(self, m: Any, g: Any) -> None:
         """g is about to run (execute cleared any earlier preemption request)."""
-        if g.pending_exc is not None:
+        if g.pending_exc is not None or (g.scopes is not None and g.scopes.cancelled):
             arm_start(m, g, TOP)  # an exception needs an INSTRUCTION landing
         elif self.stress:
             g.preempt = True

@@ -19,6 +19,7 @@ blocking operation so the subtle part exists once:
 
 from __future__ import annotations
 
+import _thread
 from collections import deque
 from typing import Any
 
@@ -27,13 +28,42 @@ from ._g import G
 
 
 class Sudog:
-    __slots__ = ("g", "elem", "done", "success")
+    __slots__ = ("g", "elem", "done", "success", "sel", "case")
 
-    def __init__(self, g: G, elem: Any = None) -> None:
+    def __init__(self, g: G, elem: Any = None, sel: "SelectDone | None" = None,
+                 case: int = 0) -> None:
         self.g = g
         self.elem = elem
         self.done = False
         self.success = False
+        self.sel = sel  # shared by the Sudogs of one select (Go's isSelect)
+        self.case = case  # which case of that select this Sudog stands for
+
+
+class SelectDone:
+    """Go's g.selectDone: a select waits on several queues at once, and the
+    first party to claim it — a waker on one of its channels, its timeout,
+    or the goroutine itself giving up — is the only one that may complete
+    it.  The claim is a non-blocking lock acquire: atomic across threads
+    without a lock order between the channels' locks."""
+
+    __slots__ = ("_won",)
+
+    def __init__(self) -> None:
+        self._won = _thread.allocate_lock()
+
+    def claim(self) -> bool:
+        return self._won.acquire(False)
+
+
+def dequeue(q: deque) -> Sudog | None:
+    """Pop the first waiter of q that may be completed (Go's waitq.dequeue):
+    a select's Sudog whose select another party has claimed is dropped."""
+    while q:
+        sg = q.popleft()
+        if sg.sel is None or sg.sel.claim():
+            return sg
+    return None
 
 
 def _release(lock: Any) -> None:

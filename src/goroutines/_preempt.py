@@ -124,6 +124,8 @@ def async_preempt(m: Any, event: int, offset: int, frame: Any) -> None:
         return
     if event != INSTRUCTION and time.perf_counter_ns() < m.next_preempt_m:
         return  # an earlier landing was unsafe: retry only after the rate limit
+    if event == INSTRUCTION and g.scopes is not None and g.scopes.cancelled:
+        g.scopes.promote(g)  # a cancelled context scope: its exception becomes pending
     if g.pending_exc is not None and event == INSTRUCTION and is_async_safe_point(m, g, frame) \
             and _excsafe.is_exception_safe(frame, offset, _sched.ENTRY_CODE):
         _monitoring.disarm_nowait(m)
@@ -139,7 +141,7 @@ def async_preempt(m: Any, event: int, offset: int, frame: Any) -> None:
         _sched.mcall(g, _sched.preempt_park if g.preempt_stop else _sched.gopreempt_m)
     finally:
         _monitoring.enter_tracing(ts)
-    if g.pending_exc is not None:
+    if g.wants_exc():
         m.exc_budget = EXC_BUDGET
         _monitoring.arm_own(m, frame)
 
@@ -151,12 +153,12 @@ def _defer(m: Any, g: G, event: int, frame: Any) -> None:
     if g.preempt:
         m.stats["preempt_unsafe"] += 1
     if event == INSTRUCTION:
-        if g.pending_exc is not None and m.exc_budget > 0:
+        if g.wants_exc() and m.exc_budget > 0:
             m.exc_budget -= 1  # exception-safe instructions are a few apart
             return
         m.next_preempt_m = time.perf_counter_ns() + UNSAFE_RETRY_NS
         _monitoring.downgrade_nowait(m, frame.f_code)
-    elif g.pending_exc is not None:
+    elif g.wants_exc():
         m.exc_budget = EXC_BUDGET
         _monitoring.arm_own(m, frame)
 
@@ -240,7 +242,7 @@ def _wait_a_little(cur: G | None) -> None:
     # The target runs on another M and needs the GIL to reach a safe point:
     # wait off the GIL (a goroutine parks; a plain thread sleeps).
     if cur is not None:
-        from ._api import sleep
+        from ._time import sleep
 
         sleep(50e-6)
     else:

@@ -92,9 +92,7 @@ def _run(main: Callable[..., Any], args: tuple, procs: int, slice_ns: int, granu
     s.ms = [M(p.id, p, s.lock) for p in s.ps]
     for m in s.ms:
         m.p.m = m
-    main_g = G(1, main, args, {})
-    s.goidgen = 1
-    s.allgs[1] = main_g
+    main_g = _sched.newg(s, main, args, {})
     s.main_g = main_g
     s.on_stop = record_dump
     s.ps[0].runq.put(main_g, True, s.runq)

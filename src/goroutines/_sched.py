@@ -189,9 +189,7 @@ def go(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> G:
     s = sched
     s.lock.acquire()  # not `with`: lock.__exit__ is a slow varargs call
     try:
-        s.goidgen += 1
-        g = G(s.goidgen, fn, args, kwargs)
-        s.allgs[g.id] = g
+        g = newg(s, fn, args, kwargs)
         p = m.p
         if p.draining:
             s.runq.put(g)
@@ -203,6 +201,36 @@ def go(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> G:
     finally:
         s.lock.release()
     return g
+
+
+def newg(s: Sched, fn: Callable[..., Any], args: tuple, kwargs: dict) -> G:
+    """A new runnable G (sched.lock held).  One created while the runtime
+    stops is stopped too, at its start."""
+    s.goidgen += 1
+    g = G(s.goidgen, fn, args, kwargs)
+    s.allgs[g.id] = g
+    if s.stopping:
+        g.pending_exc = GoroutineExit()
+    return g
+
+
+def spawn(s: Sched, p: P, fn: Callable[..., Any], args: tuple, kwargs: dict) -> G:
+    """go fn(*args, **kwargs) from scheduler context (a timer's function):
+    the new G goes to runnext of p, whose M is running timers."""
+    with s.lock:
+        g = newg(s, fn, args, kwargs)
+        put_runnable(s, g, p, True)
+    return g
+
+
+def add_timer(s: Sched, p: P, when: int, target: Any) -> int:
+    """Arm a sleeper or RuntimeTimer on p (sched.lock held); wake p's M if
+    it sleeps, so it re-computes how long to sleep.  Returns the seq."""
+    seq = p.timers.add(when, target)
+    m = p.m
+    if m is not None and m.idle:
+        notewakeup(s, m)
+    return seq
 
 
 def goroutine_main(g: G) -> None:
@@ -247,10 +275,13 @@ def goexit1(g: G) -> G:
             complete(sg)
     finally:
         join_lock.release()
+    p = m.p
+    if p.timers.heap and p.timers.due(nanotime()):
+        run_timers(s, p)
     s.lock.acquire()
     try:
         gdestroy(s, g, joiners)
-        found = None if m.exiting else runnable_now(s, m, m.p)
+        found = None if m.exiting else _pick(s, m, p)
     finally:
         s.lock.release()
     if found is not None and found[0].resume_gr is None:
@@ -361,6 +392,8 @@ def checkpoint(g: G) -> None:
 
 def checkpoint_exc(g: G) -> None:
     """Raise g's pending exception, unless inside nopreempt()."""
+    if g.scopes is not None and g.scopes.cancelled:
+        g.scopes.promote(g)  # a cancelled context scope wants its exception raised
     if g.pending_exc is not None and g.nopreempt == 0:
         exc, g.pending_exc = g.pending_exc, None
         raise exc
@@ -520,7 +553,13 @@ def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
         while True:
             if m.exiting:
                 return None
-            found = runnable_now(s, m, p)
+            if p.timers.heap and p.timers.due(nanotime()):
+                s.lock.release()  # timer functions take other locks
+                try:
+                    run_timers(s, p)
+                finally:
+                    s.lock.acquire()
+            found = _pick(s, m, p)
             if found is not None:
                 return found
             if s.stopping and (not s.allgs or s.abandon):
@@ -536,12 +575,20 @@ def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
                 s.nmidle -= 1
 
 
-def runnable_now(s: Sched, m: M, p: P) -> tuple[G, bool] | None:
-    """Fire p's expired timers, then pick a G without blocking (sched.lock held)."""
-    if p.timers.heap:
-        for g in p.timers.pop_expired(nanotime()):
-            ready_locked(s, g, next=True)
-    return _pick(s, m, p)
+def run_timers(s: Sched, p: P) -> None:
+    """Run p's expired timers (on p's M, no runtime lock held; _timers.py):
+    sleepers are readied into runnext, timer functions called after."""
+    s.lock.acquire()
+    try:
+        expired = p.timers.pop_expired(nanotime())
+        for _, target in expired:
+            if target.__class__ is G:
+                ready_locked(s, target, next=True)
+    finally:
+        s.lock.release()
+    for seq, target in expired:
+        if target.__class__ is not G:
+            target.fire(seq, p)
 
 
 def _pick(s: Sched, m: M, p: P) -> tuple[G, bool] | None:
@@ -584,7 +631,7 @@ def checkdead(s: Sched) -> None:
     """All Ms idle, no timers, no suspended Gs, yet goroutines exist: deadlock."""
     if s.nmidle != len(s.ms) or not s.allgs or s.nsuspended:
         return
-    if any(p.timers for p in s.ps):
+    if any(p.timers.has_live() for p in s.ps):
         return
     if s.stopping:
         # Goroutines that blocked again while unwinding: stop them again.

@@ -9,8 +9,8 @@ against ~1.2 ms).
 The kernel's interval timer (ITIMER_REAL; the virtual and profiling timers
 tick only every 4 ms here) stands in for sysmon on this M: it is armed for
 the end of the slice or the next sleep timer, whichever comes first, and
-its SIGALRM handler fires expired timers (readying their goroutines, which
-may preempt the running one: wakeup_preempt) and checks the slice.  An
+its SIGALRM handler checks the slice and, when a timer is due, asks for the
+running goroutine to be preempted (wakeup_preempt) so the scheduler runs it.  An
 expired slice, or a pending suspend/throw request, is turned into an
 injection by arming the interrupted stack with INSTRUCTION events, so the
 landing, safety checks and switch are the monitoring backend's — no
@@ -85,22 +85,14 @@ class SignalBackend(_monitoring.MonitoringBackend):
             return
         p = m.p
         now = time.perf_counter_ns()
-        when = p.timers.next_when()
-        if when is not None and when <= now:
-            if not s.lock.acquire(blocking=False):
-                self._arm_timer(m, now + RETRY_NS)
-                return
-            try:  # timers fire on time while this M computes; wakeup_preempt decides
-                for woken in p.timers.pop_expired(now):
-                    _sched.ready_locked(s, woken, next=True)
-            finally:
-                s.lock.release()
         if not g.preempt and now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS:
             g.preempt = p.preempt = True
             m.stats["preempt_requests"] += 1
-        elif not g.preempt and p.wakeup_pending and now >= p.schedwhen + s.wakeup_granularity_ns:
+        elif not g.preempt and (p.wakeup_pending or p.timers.due(now)):
+            # A due timer is run by this M's scheduler, never in a handler
+            # (_timers.py): it counts as a woken goroutine for wakeup_preempt.
             _sched.wakeup_preempt(s, p)
-        if not g.preempt and g.pending_exc is None:
+        if not g.preempt and not g.wants_exc():
             self._arm_timer(m, _sysmon.deadline(self.s, p))
             return
         if _preempt.suspend_lock.acquire(blocking=False):

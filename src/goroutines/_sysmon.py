@@ -74,7 +74,7 @@ class Sysmon:
             m = p.m
             if m is None or m.curg is None:
                 continue
-            if m.curg.preempt or m.curg.pending_exc is not None:
+            if m.curg.preempt or m.curg.wants_exc():
                 # a request is pending: re-send it once the rate limit allows
                 best = min(best, max(m.next_preempt_m - now, _preempt.UNSAFE_RETRY_NS))
             elif not _uses_timer(m) or p.wakeup_pending:
@@ -83,9 +83,8 @@ class Sysmon:
 
     def retake(self, now: int) -> int:
         """Preempt goroutines past their slice, or past the wakeup granularity
-        when a woken goroutine waits; fire the sleep timers of Ps whose M is
-        computing; re-send pending requests.  Returns how many requests were
-        issued or re-sent."""
+        when a woken goroutine or a due timer waits; re-send pending
+        requests.  Returns how many requests were issued or re-sent."""
         s = self.s
         n = 0
         for p in s.ps:
@@ -93,24 +92,20 @@ class Sysmon:
             g = m.curg if m is not None else None
             if g is None or m.exiting:
                 continue
-            if g.preempt or g.pending_exc is not None:
+            if g.preempt or g.wants_exc():
                 if s.async_preempt and m.backend is not None:
                     _preempt.preempt_m(m)
                     n += 1
                 continue
             if _uses_timer(m) and not p.wakeup_pending:
                 continue  # its own kernel timer does all this
-            when = p.timers.next_when()
-            if when is not None and when <= now:
-                with s.lock:
-                    for woken in p.timers.pop_expired(now):
-                        _sched.ready_locked(s, woken, next=True)  # may wakeup_preempt
-            if g.preempt:
-                n += 1
-            elif now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS:
+            if now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS:
                 _preempt.preemptone(p)
                 n += 1
-            elif p.wakeup_pending and now >= p.schedwhen + s.wakeup_granularity_ns:
+            elif ((p.wakeup_pending or p.timers.due(now))
+                  and now >= p.schedwhen + s.wakeup_granularity_ns - _sched.TOLERANCE_NS):
+                # a due timer runs on its own M (_timers.py): preempt for it
+                # as for a woken goroutine, once the granularity has passed
                 with s.lock:
                     _sched.wakeup_preempt(s, p)
                 n += 1
