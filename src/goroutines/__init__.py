@@ -30,7 +30,7 @@ from ._g import G as Goroutine
 from ._g import GoroutineExit
 from ._run import run
 from ._sched import Deadlock, go  # go: no wrapper, spawning is hot
-from ._sync import Mutex, WaitGroup
+from ._sync import Cond, Locker, Mutex, Once, RWMutex, Semaphore, WaitGroup
 from ._select import Recv, Selected, Send, select
 from ._time import Ticker, Timer, after, after_func, sleep
 
@@ -39,6 +39,7 @@ __all__ = [
     "WaitGroup", "current", "dump", "go", "gomaxprocs", "gosched", "nopreempt",
     "num_goroutine", "run", "sleep", "stats", "suspend",
     "Recv", "Selected", "Send", "Ticker", "Timer", "after", "after_func", "select",
+    "Cond", "Locker", "Once", "RWMutex", "Semaphore",
     "Cancelled", "Context", "Timeout", "background", "timeout", "with_cancel", "with_deadline",
     "with_timeout", "with_value",
 ]
