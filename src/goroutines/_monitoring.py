@@ -206,11 +206,18 @@ def disarm(m: Any) -> None:
 
 
 def disarm_nowait(m: Any) -> None:
-    """Remove m's arming from inside a callback; if the table is busy, g0
-    removes it when the goroutine switches out."""
-    if m.armed and _preempt.suspend_lock.acquire(blocking=False):
+    """A landing was consumed: remove m's arming from inside the callback.
+    An injection that sysmon sent after this landing began is acknowledged
+    with the clearing, atomically (its arming is what gets cleared; leaving
+    it pending would stop every later injection).  If the table is busy, g0
+    removes the arming when the goroutine switches out, or a later landing
+    does."""
+    if _preempt.suspend_lock.acquire(blocking=False):
         try:
-            _clear(m)
+            if m.armed:
+                _clear(m)
+            if m.signal_pending:
+                _preempt.acknowledge(m)
         finally:
             _preempt.suspend_lock.release()
 

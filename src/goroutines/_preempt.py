@@ -131,6 +131,13 @@ def async_preempt(m: Any, event: int, offset: int, frame: Any) -> None:
         _monitoring.disarm_nowait(m)
         exc, g.pending_exc = g.pending_exc, None
         raise exc
+    if g.pending_exc is not None and event == INSTRUCTION and m.exc_budget > 0 \
+            and not g.preempt_stop:
+        # An exception-safe instruction is a few instructions away: deliver
+        # there rather than switch out first (resuming re-arms and restarts
+        # the search — under preemptstress, forever).
+        _defer(m, g, event, frame)
+        return
     if not want_async_preempt(g) or not is_async_safe_point(m, g, frame):
         _defer(m, g, event, frame)
         return

@@ -100,5 +100,9 @@ class SignalBackend(_monitoring.MonitoringBackend):
                 _monitoring.arm(m, frame)
             finally:
                 _preempt.suspend_lock.release()
+            if g.wants_exc():
+                # Keep watching: the landing may raise the exception without
+                # switching out, and then no execute() re-arms this timer.
+                self._arm_timer(m, max(_sysmon.deadline(s, p), now + _preempt.UNSAFE_RETRY_NS))
         else:
             self._arm_timer(m, now + RETRY_NS)

@@ -77,7 +77,7 @@ class Sysmon:
             if m.curg.preempt or m.curg.wants_exc():
                 # a request is pending: re-send it once the rate limit allows
                 best = min(best, max(m.next_preempt_m - now, _preempt.UNSAFE_RETRY_NS))
-            elif not _uses_timer(m) or p.wakeup_pending:
+            elif not _uses_timer(m) or p.wakeup_pending or not m.timer_armed:
                 best = min(best, deadline(self.s, p) - now)
         return max(MIN_SLEEP_NS, best)
 
@@ -97,7 +97,7 @@ class Sysmon:
                     _preempt.preempt_m(m)
                     n += 1
                 continue
-            if _uses_timer(m) and not p.wakeup_pending:
+            if _uses_timer(m) and m.timer_armed and not p.wakeup_pending:
                 continue  # its own kernel timer does all this
             if now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS:
                 _preempt.preemptone(p)
