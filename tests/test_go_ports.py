@@ -1,8 +1,8 @@
-"""Ports of Go runtime tests (reference/go-preemption-spec.md §5), procs=1.
+"""Ports of Go runtime tests (reference/go-preemption-spec.md §5; proc_test.go), procs=1.
 
 Each scenario's failure mode is a hang, so each runs in its own interpreter.
-TestPingPongHog (a fairness-ratio bound) is deliberately not ported.
 """
+import os
 import time
 
 import pytest
@@ -22,8 +22,7 @@ def _scn_yield_progress(async_preempt):
 
         def g():
             while True:
-                if len(c):            # select { case <-c: ...; default: Gosched() }
-                    c.recv()
+                if gr.select(gr.Recv(c), default=True).index == 0:
                     cack.send(True)
                     return
                 gr.gosched()
@@ -161,3 +160,107 @@ def test_gc_fairness():
     r = run_isolated(_scn_gc_fairness)
     assert r["result"] == "OK"
     assert r["secs"] < 5, r
+
+
+# ---------------------------------------------------------------- TestPingPongHog
+
+def _scn_ping_pong_hog(hog_limit, light_limit, seconds):
+    def main():
+        done = gr.Chan()
+        hog_chan, light_chan = gr.Chan(), gr.Chan()
+        counts = {"hog": 0, "light": 0}
+
+        def run(limit, key, wake):
+            while True:
+                r = gr.select(gr.Recv(done), gr.Recv(wake))
+                if r.index == 0:
+                    return
+                n = counts[key]
+                for _ in range(limit):
+                    n += 1
+                counts[key] = n
+                wake.send(True)
+
+        for _ in range(2):  # two co-scheduled hogs
+            gr.go(run, hog_limit, "hog", hog_chan)
+        for _ in range(2):  # two co-scheduled light goroutines
+            gr.go(run, light_limit, "light", light_chan)
+        hog_chan.send(True)
+        light_chan.send(True)
+        gr.sleep(seconds)
+        done.close()
+        hog_chan.recv()
+        light_chan.recv()
+        return counts
+
+    return gr.run(main, procs=1)
+
+
+def test_ping_pong_hog():
+    """Go: hog and light pairs get CPU within a factor of 20 of each other
+    (each light round trip inherits the time slice; hogs are preempted)."""
+    c = run_isolated(_scn_ping_pong_hog, 1_000_000, 1_000, 0.5)  # Go's limits
+    hog, light = c["hog"], c["light"]
+    assert light > 0 and hog > 0, c
+    assert hog / light <= 20 and light / hog <= 20, c
+
+
+# ---------------------------------------------------------------- TestTimerFairness
+
+def _scn_timer_fairness():
+    def main():
+        done, c = gr.Chan(), gr.Chan()
+
+        def sender():
+            while True:
+                if gr.select(gr.Send(c, True), gr.Recv(done)).index == 1:
+                    return
+
+        for _ in range(2):
+            gr.go(sender)
+        timer = gr.after(0.02)
+        n = 0
+        while True:
+            if gr.select(gr.Recv(c), gr.Recv(timer)).index == 1:
+                done.close()
+                return n
+            n += 1
+
+    t0 = time.monotonic()
+    n = gr.run(main, procs=1)
+    return {"received": n, "secs": time.monotonic() - t0}
+
+
+def test_timer_fairness():
+    """Go: the timer case is chosen although the other case is always ready."""
+    r = run_isolated(_scn_timer_fairness)
+    assert r["received"] > 0 and r["secs"] < 5, r
+
+
+def _scn_timer_fairness2():
+    def main():
+        done, c = gr.Chan(), gr.Chan()
+
+        def g():
+            timer = gr.after(0.02)
+            while True:
+                os.stat(".")  # Go: syscall.Read(0, buf[0:0])
+                r = gr.select(gr.Send(c, True), gr.Recv(c), gr.Recv(timer))
+                if r.index == 2:
+                    done.send(True)
+                    return
+
+        for _ in range(2):
+            gr.go(g)
+        done.recv()
+        done.recv()
+        return "OK"
+
+    t0 = time.monotonic()
+    r = gr.run(main, procs=1)
+    return {"result": r, "secs": time.monotonic() - t0}
+
+
+def test_timer_fairness2():
+    r = run_isolated(_scn_timer_fairness2)
+    assert r["result"] == "OK" and r["secs"] < 5, r

@@ -58,7 +58,7 @@ class P:
     """A processor: the right to run goroutines, with a local run queue and timers."""
 
     __slots__ = ("id", "m", "runq", "timers", "schedtick", "schedwhen", "preempt",
-                 "wakeup_pending", "draining")
+                 "wakeup_pending", "runnext_handoff", "draining")
 
     def __init__(self, pid: int) -> None:
         self.id = pid
@@ -69,6 +69,9 @@ class P:
         self.schedwhen = 0  # nanotime() when the current slice began
         self.preempt = False  # Go's p.preempt: enter the scheduler ASAP
         self.wakeup_pending = False  # a woken G waits for the granularity to pass
+        # runnext was put there by p's own running goroutine (a channel
+        # handoff, a go statement), not woken by a timer or another M
+        self.runnext_handoff = False
         # Beyond GOMAXPROCS after a shrink: its M runs only the goroutines
         # bound to it (they cannot move) and takes no new work.
         self.draining = False
@@ -196,6 +199,7 @@ def go(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> G:
             wakep(s, s.ps[0])
         else:
             p.runq.put(g, True, s.runq)
+            p.runnext_handoff = True
             if s.nmidle:
                 wakep(s, p)
     finally:
@@ -420,7 +424,15 @@ def ready_locked(s: Sched, g: G, next: bool = True) -> None:
         return
     p = g.m.p if g.m is not None else _p_for_unbound(s)
     put_runnable(s, g, p, next)
-    if next:
+    if not next:
+        return
+    m = current_m()
+    p.runnext_handoff = p.m is m and m.curg is not None  # type: ignore[union-attr]
+    if p.m is not m:
+        # Woken from elsewhere (another M, sysmon): it may preempt p's
+        # goroutine.  Readied by p's own goroutine, it waits in runnext for
+        # the waker to block, as in Go — preempting the waker would send it
+        # behind every other goroutine and stall a ping-pong pair.
         wakeup_preempt(s, p)
 
 
@@ -429,8 +441,9 @@ def wakeup_preempt(s: Sched, p: P) -> None:
     lock...).  If p's M is running another goroutine that has had at least
     the wakeup granularity of its slice, ask it to yield now rather than at
     the end of its slice — Linux CFS's wakeup preemption, which Go lacks.
-    A goroutine readied by the running goroutine itself is picked up at
-    that one's next runtime call; another M's is preempted asynchronously."""
+    Not for a goroutine readied by p's own running goroutine (ready_locked);
+    another M's goroutine is preempted asynchronously, this M's own (from
+    the signal handler) at its next safe point."""
     m = p.m
     cur = m.curg if m is not None else None
     if cur is None or cur.preempt:
@@ -508,11 +521,7 @@ def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
     """Make g m's running goroutine (the switch itself is gogo's)."""
     p = m.p
     now = nanotime()
-    # A G from runnext inherits the slice (Go: a ping-pong pair must not
-    # starve the others) — unless the slice is over or, with wakeup
-    # preemption on, less than the granularity is left: it would be
-    # preempted at once and sent behind the goroutines it was woken to beat.
-    if not inherit or now - p.schedwhen >= s.inherit_limit_ns:
+    if not inherit:
         p.schedtick += 1
         p.schedwhen = now
     g.preempt = p.preempt = p.wakeup_pending = False  # earlier requests are void
@@ -603,6 +612,13 @@ def _pick(s: Sched, m: M, p: P) -> tuple[G, bool] | None:
             g = s.runq.get(m, bound_only)
         if g is None:
             g, inherit = p.runq.get()
+            # A G from runnext inherits the slice (Go: a ping-pong pair must
+            # not starve the others) — unless it was woken by a timer or
+            # another M and less than the wakeup granularity is left: it
+            # would be preempted at once, behind those it was woken to beat.
+            if inherit and not p.runnext_handoff \
+                    and nanotime() - p.schedwhen >= s.inherit_limit_ns:
+                inherit = False
         if g is None:
             g = s.runq.get(m, bound_only)
         if g is None and not bound_only:
