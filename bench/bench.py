@@ -7,6 +7,8 @@ Sections (details in each module's docstring):
   latency   two hogs on one P: run-length beyond the time slice, per preemption backend
   overhead  the same pure-Python work plain and as two preempted goroutines
   spawn     cost of starting and joining many tasks; memory per parked task
+  channels  ping-pong round trip, 8-producer fan-in, select over 4 channels
+  timers    2 ms timers beside 4 CPU hogs; gr.timeout() around a pure-Python loop
 
 Every case runs in its own subprocess (bench/child.py) with a timeout, repeated and reduced
 to medians; a failed, timed-out or noisy (stderr output, non-zero exit) child becomes a
@@ -53,13 +55,27 @@ class Config:
     spawn_reps: int = 3
     parked_n: int = 10_000
     parked_reps: int = 3
+    pingpong_n: int = 100_000
+    fanin_n: int = 100_000
+    fanin_producers: int = 8
+    fanin_cap: int = 128
+    select_n: int = 50_000
+    channels_reps: int = 3
+    timer_iters: int = 200
+    timer_period_s: float = 0.002
+    timer_reps: int = 3
+    timeout_trials: int = 50
+    timeout_deadline_s: float = 0.05
+    timeout_reps: int = 3
     timeout_s: float = 120.0
 
     @classmethod
     def quick(cls):
         return cls(hog_cpu_s=0.2, fairness_reps=1, latency_s=0.4, latency_reps=1,
                    overhead_cpu_s=0.1, overhead_pairs=2, overhead_reps=1, spawn_n=20_000,
-                   spawn_reps=1, parked_reps=1, timeout_s=60.0)
+                   spawn_reps=1, parked_reps=1, pingpong_n=20_000, fanin_n=10_000,
+                   select_n=10_000, channels_reps=1, timer_reps=1, timeout_trials=20,
+                   timeout_reps=1, timeout_s=60.0)
 
 
 @dataclass
@@ -154,6 +170,67 @@ def spawn_cases(cfg, _iters_per_s):
         cases += [Case(f"parked-{rt}-{mode}", f"{label} ({mode})", "spawn", f"{rt}_parked",
                        {"n": cfg.parked_n, "mode": mode}, cfg.parked_reps)
                   for rt, label in runtimes]
+    return cases
+
+
+def channels_cases(cfg, _iters_per_s):
+    pp = {"n": cfg.pingpong_n}
+    fan = {"n": cfg.fanin_n, "producers": cfg.fanin_producers, "cap": cfg.fanin_cap}
+    reps = cfg.channels_reps
+    return [
+        Case("pp-greenlet", "raw greenlet switch pair (floor)", "channels",
+             "greenlet_pingpong", pp, reps),
+        Case("pp-gr", "goroutines Chan(), one P", "channels", "goroutines_pingpong", pp, reps),
+        Case("pp-gr-1", "goroutines Chan(1), one P", "channels", "goroutines_pingpong",
+             {**pp, "cap": 1}, reps),
+        Case("pp-gevent-channel", "gevent queue.Channel()", "channels", "gevent_pingpong",
+             {**pp, "kind": "channel"}, reps),
+        Case("pp-gevent-queue1", "gevent queue.Queue(1)", "channels", "gevent_pingpong",
+             {**pp, "kind": "queue1"}, reps),
+        Case("pp-asyncio", "asyncio Queue(1)", "channels", "asyncio_pingpong", pp, reps),
+        Case("pp-threads", "threads queue.Queue(1)", "channels", "threads_pingpong", pp, reps),
+        Case("fanin-gr", f"goroutines Chan({cfg.fanin_cap}), one P", "channels",
+             "goroutines_fanin", fan, reps),
+        Case("fanin-gevent", f"gevent queue.Queue({cfg.fanin_cap})", "channels",
+             "gevent_fanin", fan, reps),
+        Case("fanin-asyncio", f"asyncio Queue({cfg.fanin_cap})", "channels", "asyncio_fanin",
+             fan, reps),
+        Case("fanin-threads", f"threads queue.Queue({cfg.fanin_cap})", "channels",
+             "threads_fanin", fan, reps),
+        Case("select-gr-4", "goroutines select over 4 Chan()", "channels", "goroutines_select",
+             {"n": cfg.select_n, "mode": "select"}, reps),
+        Case("select-gr-recv", "goroutines recv() on 1 Chan() (reference)", "channels",
+             "goroutines_select", {"n": cfg.select_n, "mode": "recv"}, reps),
+    ]
+
+
+def timers_cases(cfg, iters_per_s):
+    base = {"hog_iters": int(cfg.hog_cpu_s * iters_per_s), "hogs": cfg.hogs,
+            "iters": cfg.timer_iters, "period": cfg.timer_period_s}
+    waits = {"timer": "Timer(p).c.recv()", "after": "select(never, after(p))",
+             "sleep": "sleep(p)"}
+    cases = []
+    for slice_ms, kinds in ((10, ("timer", "after", "sleep")), (1, ("timer", "after"))):
+        cases += [Case(f"timer-gr-{kind}-{slice_ms}",
+                       f"goroutines {waits[kind]}, {slice_ms} ms slice", "timers",
+                       "goroutines_timer", {**base, "kind": kind, "time_slice": slice_ms / 1e3},
+                       cfg.timer_reps) for kind in kinds]
+    cases += [
+        Case("timer-asyncio", "asyncio asyncio.sleep(p)", "timers", "asyncio_timer", base,
+             cfg.timer_reps),
+        Case("timer-gevent", "gevent gevent.sleep(p)", "timers", "gevent_timer", base,
+             cfg.timer_reps),
+        Case("timer-threads", "threads time.sleep(p), switch interval 5 ms", "timers",
+             "threads_timer", base, cfg.timer_reps),
+    ]
+    for thread, where in ((False, "main thread"), (True, "other thread")):
+        for slice_ms in (10, 1):
+            cases.append(Case(f"timeout-{'thread' if thread else 'main'}-{slice_ms}",
+                              f"goroutines {where}, {slice_ms} ms slice", "timers",
+                              "goroutines_timeout",
+                              {"trials": cfg.timeout_trials, "deadline": cfg.timeout_deadline_s,
+                               "time_slice": slice_ms / 1e3, "thread": thread},
+                              cfg.timeout_reps))
     return cases
 
 
@@ -335,11 +412,84 @@ def report_spawn(cases, cfg):
                 ["runtime (probe)", "bytes each", "÷ asyncio", "÷ gevent"], parked, parked_row)
 
 
+def report_channels(cases, cfg):
+    by = {c.key: c.medians for c in cases}
+    reps = cfg.channels_reps
+
+    def pp_row(c):
+        us_rt = c.medians["us_per_rt"]
+        return [c.label, fmt(us_rt), fmt(ratio(us_rt, by.get("pp-gevent-channel", {})
+                                               .get("us_per_rt"))),
+                fmt(ratio(us_rt, by.get("pp-greenlet", {}).get("us_per_rt"))),
+                fmt(c.medians.get("switches") and c.medians["switches"] / cfg.pingpong_n)]
+
+    def fan_row(c):
+        m = c.medians
+        return [c.label, fmt(m["msgs_per_s"] / 1e6, ".3f"), fmt(m["us_per_msg"], ".3f"),
+                fmt(ratio(m["msgs_per_s"], by.get("fanin-gevent", {}).get("msgs_per_s"))),
+                fmt(m.get("preemptions"), ".0f")]
+
+    def select_row(c):
+        m = c.medians
+        total = 4 * cfg.select_n
+        return [c.label, fmt(m["us_per_op"]),
+                fmt(ratio(m["us_per_op"], by.get("select-gr-recv", {}).get("us_per_op"))),
+                fmt(m.get("switches") and m["switches"] / total)]
+
+    print_table(f"Ping-pong over an unbuffered channel / capacity-1 queue: {cfg.pingpong_n:,} "
+                f"round trips between two tasks (medians of {reps})",
+                ["runtime", "µs per round trip", "÷ gevent Channel", "÷ greenlet floor",
+                 "switches per round trip"],
+                [c for c in cases if c.key.startswith("pp-")], pp_row)
+    print_table(f"Fan-in: {cfg.fanin_producers} producers × {cfg.fanin_n:,} messages into one "
+                f"queue of capacity {cfg.fanin_cap}, one consumer (medians of {reps})",
+                ["runtime", "M msgs/s", "µs per msg", "throughput ÷ gevent", "preemptions"],
+                [c for c in cases if c.key.startswith("fanin-")], fan_row)
+    print_table(f"Select: one consumer, 4 producers × {cfg.select_n:,} values, one P; no peer "
+                f"has the same semantics (bench/channels.py) (medians of {reps})",
+                ["goroutines", "µs per receive", "÷ recv", "switches per receive"],
+                [c for c in cases if c.key.startswith("select-")], select_row)
+
+
+def report_timers(cases, cfg):
+    by = {c.key: c.medians for c in cases}
+
+    def timer_row(c):
+        m = c.medians
+        return [c.label, fmt(m["waits"], ".0f"), fmt(m["under_load"], ".0f"),
+                fmt(m["p50_ms"]), fmt(m["p99_ms"]), fmt(m["max_ms"], ".1f"),
+                fmt(m["load_p50_ms"]), fmt(m["load_p99_ms"]), fmt(m.get("fired_p99_ms")),
+                fmt(ratio(m["load_p99_ms"], by.get("timer-threads", {}).get("load_p99_ms")), ".3f"),
+                fmt(m.get("preemptions"), ".0f")]
+
+    def timeout_row(c):
+        m = c.medians
+        return [c.label, f"{fmt(m['caught'], '.0f')} / {fmt(m['trials'], '.0f')}",
+                fmt(m["p50_ms"]), fmt(m["p99_ms"]), fmt(m["max_ms"]),
+                fmt(m.get("preemptions"), ".0f")]
+
+    p_ms = f"{cfg.timer_period_s * 1e3:g}"
+    print_table(f"Timers: {cfg.timer_iters} waits of p = {p_ms} ms beside {cfg.hogs} hogs of "
+                f"~{cfg.hog_cpu_s:g} s CPU, one P / the GIL (medians of {cfg.timer_reps})",
+                ["runtime, wait", "waits", "under load", "late p50 ms", "p99 ms", "max ms",
+                 "under load p50 ms", "under load p99 ms", "fired late p99 ms",
+                 "under load p99 ÷ threads", "preemptions"],
+                [c for c in cases if c.key.startswith("timer-")], timer_row)
+    print_table(f"Timeout: `with gr.timeout({cfg.timeout_deadline_s:g})` around a pure-Python "
+                f"loop, {cfg.timeout_trials} trials, one P; no peer can interrupt such a loop "
+                f"(medians of {cfg.timeout_reps})",
+                ["goroutines", "caught / trials", "late p50 ms", "p99 ms", "max ms",
+                 "preemptions"],
+                [c for c in cases if c.key.startswith("timeout-")], timeout_row)
+
+
 SECTIONS = {
     "fairness": (fairness_cases, report_fairness),
     "latency": (latency_cases, report_latency),
     "overhead": (overhead_cases, report_overhead),
     "spawn": (spawn_cases, report_spawn),
+    "channels": (channels_cases, report_channels),
+    "timers": (timers_cases, report_timers),
 }
 
 
