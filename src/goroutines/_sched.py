@@ -5,10 +5,11 @@ Invariants:
 * An M is an OS thread.  Its scheduler loop runs in its own greenlet, `g0`;
   goroutines run in greenlets whose parent is g0.  A live goroutine leaves
   the CPU only by switching to g0 with a function for g0 to run on its
-  behalf (`mcall`, as in Go): park_m, gosched_m, gopreempt_m, preempt_park.
-  Those functions run *after* the goroutine's stack is switched out, so a
-  waker on another M can never run a goroutine that has not stopped yet.
-  A finished one needs no such care (goexit1): nothing can wake it.
+  behalf (`mcall`, as in Go): gosched_m, gopreempt_m, preempt_park.
+  Those functions run *after* the goroutine's stack is switched out.
+  Parking and finishing (gopark, goexit1) skip g0 and switch straight to
+  the next goroutine (switch_to): a started G is bound to its M's thread,
+  so a waker on another M can ready it but never run it before it is gone.
 * m.curg is the goroutine whose greenlet runs, and None while g0 runs.
 * Each M owns one P (GOMAXPROCS of them) for the whole run: a started
   goroutine is bound to its M's thread (greenlet affinity), so its P's
@@ -82,9 +83,8 @@ class M:
 
     __slots__ = (
         "id", "tid", "g0", "p", "curg", "cond", "idle", "gfree", "exiting",
-        "waitunlockf", "waitlock", "backend", "armed", "preempt_gen", "signal_pending",
+        "backend", "armed", "preempt_gen", "signal_pending",
         "next_preempt_m", "exc_budget", "timer_armed", "timer_when", "locks", "stats",
-        "handoff",
     )
 
     def __init__(self, mid: int, p: P, lock: threading.Lock) -> None:
@@ -97,8 +97,6 @@ class M:
         self.idle = False
         self.gfree: list[greenlet.greenlet] = []
         self.exiting = False
-        self.waitunlockf: Callable[[Any], None] | None = None
-        self.waitlock: Any = None
         self.backend: Any = None  # preemption backend for this M (None: cooperative only)
         self.armed: dict = {}  # code -> events this M armed (monitoring backend)
         self.preempt_gen = 0  # completed injections (Go's m.preemptGen)
@@ -109,7 +107,6 @@ class M:
         self.timer_when = 0  # ... and when it fires (nanotime)
         self.locks = 0  # runtime-held locks (Go's m.locks): no async preemption
         self.stats = dict.fromkeys(M_STATS, 0)  # per M: no lost counts across threads
-        self.handoff: tuple[G, bool] | None = None  # picked by goexit1 for g0 to run
 
 
 M_STATS = ("switches", "preempt_requests", "preemptions", "preempt_unsafe",
@@ -265,7 +262,7 @@ def goexit1(g: G) -> G:
     because it frees the stack).  If the next G to run has not started, it
     starts on this greenlet too — a short-lived goroutine then costs no
     greenlet switch at all.  Otherwise the greenlet returns to the M's gfree
-    list and g0 runs what was picked (`m.handoff`)."""
+    list and the next G is switched to directly (switch_to)."""
     m = g.m
     s = sched
     m.curg = None
@@ -279,23 +276,58 @@ def goexit1(g: G) -> G:
             complete(sg)
     finally:
         join_lock.release()
+    found = pick_next(s, m, g, joiners)
+    if found is not None and found[0].resume_gr is None:
+        g = found[0]
+        execute(s, m, g, found[1])
+        return g
+    if len(m.gfree) < GFREE_MAX:
+        m.gfree.append(_getcurrent())
+    return switch_to(s, m, found)
+
+
+def pick_next(s: Sched, m: M, dead: G | None = None,
+              joiners: Any = None) -> tuple[G, bool] | None:
+    """The next G for m without blocking, from a goroutine's greenlet that
+    is giving up the CPU (no runtime lock held): run due timers, pick.
+    A finished G is destroyed under the same lock hold (spawn is hot)."""
     p = m.p
     if p.timers.heap and p.timers.due(nanotime()):
         run_timers(s, p)
     s.lock.acquire()
     try:
-        gdestroy(s, g, joiners)
-        found = None if m.exiting else _pick(s, m, p)
+        if dead is not None:
+            gdestroy(s, dead, joiners)
+        return None if m.exiting else _pick(s, m, p)
     finally:
         s.lock.release()
-    if found is not None and found[0].resume_gr is None:
-        g = found[0]
-        execute(s, m, g, found[1])
-        return g
-    m.handoff = found
-    if len(m.gfree) < GFREE_MAX:
-        m.gfree.append(_getcurrent())
-    return m.g0.switch(None)
+
+
+def switch_to(s: Sched, m: M, found: tuple[G, bool] | None) -> Any:
+    """Leave the current goroutine greenlet (parked or finished, m.curg
+    None) for `found`, directly: g0 is only needed when there is nothing to
+    run (it sleeps in findrunnable).  Returns when this greenlet is resumed:
+    with the G to start if it was taken from gfree, else None.
+
+    Safe without Go's mcall because a started G is bound to this thread:
+    a waker on another M may ready the G that is leaving, but only this
+    thread can run it, and only after this switch."""
+    if found is None:
+        return m.g0.switch(None)
+    nxt, inherit = found
+    execute(s, m, nxt, inherit)
+    gr = nxt.resume_gr
+    if gr is not None:
+        return gr.switch()
+    return new_greenlet(m).switch(nxt)
+
+
+def new_greenlet(m: M) -> greenlet.greenlet:
+    """A greenlet to start a G on: a finished one from gfree, or a new one."""
+    if m.gfree:
+        return m.gfree.pop()
+    m.stats["greenlets_created"] += 1
+    return greenlet.greenlet(goroutine_main, parent=m.g0)
 
 
 def gdestroy(s: Sched, g: G, joiners: Any) -> None:
@@ -330,18 +362,6 @@ def mcall(g: G, fn: Callable[[M, G], None]) -> Any:
     return g.m.g0.switch(fn)
 
 
-def park_m(m: M, g: G) -> None:
-    s = sched
-    with s.lock:
-        g.atomicstatus = Gwaiting
-        if g.pending_exc is not None and g.nopreempt == 0:  # throw() raced with parking
-            ready_locked(s, g, next=False)
-    unlockf, m.waitunlockf = m.waitunlockf, None
-    if unlockf is not None:
-        lock, m.waitlock = m.waitlock, None
-        unlockf(lock)
-
-
 def gosched_m(m: M, g: G) -> None:
     """Yield: to the global queue, as in Go (goschedImpl), so a goroutine
     looping on gosched() cannot keep a busy local queue to itself."""
@@ -369,15 +389,30 @@ def preempt_park(m: M, g: G) -> None:
 
 
 def gopark(g: G, unlockf: Callable[[Any], None] | None, lock: Any, reason: str) -> None:
-    """Park g until ready(g); `unlockf(lock)` runs on g0 once g is waiting."""
+    """Park g until ready(g); `unlockf(lock)` runs once g is _Gwaiting, so
+    a waker that needs that lock finds it parked.  The next G runs at once
+    (switch_to): a channel handoff costs one greenlet switch, not two."""
     m = g.m
-    m.waitunlockf = unlockf
-    m.waitlock = lock
+    s = sched
     g.waitreason = reason
-    # mcall(g, park_m), inlined: one frame less on every parked goroutine's
-    # stack (~0.4 KB each, the largest part of a parked goroutine's cost)
     g.resume_gr = _getcurrent()
-    m.g0.switch(park_m)
+    m.curg = None
+    if m.backend is not None:
+        m.backend.on_switch_out(m)
+    s.lock.acquire()
+    try:
+        g.atomicstatus = Gwaiting
+        if g.pending_exc is not None and g.nopreempt == 0:  # throw() raced with parking
+            ready_locked(s, g, next=False)
+    finally:
+        s.lock.release()
+    if unlockf is not None:
+        unlockf(lock)
+    found = pick_next(s, m)
+    if found is not None and found[0] is g:  # readied meanwhile: run on
+        execute(s, m, g, found[1])
+        return
+    switch_to(s, m, found)
 
 
 def gosched(g: G) -> None:
@@ -507,11 +542,9 @@ def schedule(m: M) -> None:
     """Run goroutines until the runtime stops; returns on g0 when M exits."""
     s = sched
     while True:
-        found, m.handoff = m.handoff, None
+        found = findrunnable(s, m)
         if found is None:
-            found = findrunnable(s, m)
-            if found is None:
-                return
+            return
         g, inherit = found
         execute(s, m, g, inherit)
         gogo(m, g)
@@ -535,18 +568,11 @@ def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
 
 def gogo(m: M, g: G) -> None:
     """Switch from g0 to g; back on g0, run what the goroutine asked for.
-    The goroutine that switches back may not be g (goexit1 starts
-    unstarted ones on the same greenlet): m.curg says which it is."""
+    The goroutine that switches back may not be g (goroutines switch to each
+    other directly: switch_to): m.curg says which it is, None if it parked
+    or finished (nothing left for g0 to do but find work)."""
     gr = g.resume_gr
-    if gr is not None:
-        fn = gr.switch()
-    else:
-        if m.gfree:
-            gr = m.gfree.pop()
-        else:
-            gr = greenlet.greenlet(goroutine_main, parent=m.g0)
-            m.stats["greenlets_created"] += 1
-        fn = gr.switch(g)
+    fn = gr.switch() if gr is not None else new_greenlet(m).switch(g)
     g = m.curg  # type: ignore[assignment]
     m.curg = None
     if m.backend is not None:
