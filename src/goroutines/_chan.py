@@ -64,8 +64,7 @@ class Chan(Generic[T]):
         if timeout is not None:
             _select.select(_select.Send(self, value), timeout=timeout)
             return
-        g = _sched.must_getg("Chan.send()")
-        _sched.checkpoint(g)
+        g = _sched.enter("Chan.send()")
         lock = self._lock
         lock.acquire()
         if self._closed:
@@ -96,8 +95,7 @@ class Chan(Generic[T]):
         if timeout is not None:
             _, value, ok = _select.select(_select.Recv(self), timeout=timeout)
             return value, ok
-        g = _sched.must_getg("Chan.recv()")
-        _sched.checkpoint(g)
+        g = _sched.enter("Chan.recv()")
         lock = self._lock
         lock.acquire()
         ready, value, ok, sg = self._recv_locked()

@@ -165,11 +165,28 @@ def getg() -> G | None:
     return m.curg if m is not None else None
 
 
+def enter(what: str) -> G:
+    """A blocking runtime call begins: return the calling goroutine, past
+    the cooperative safe point (checkpoint) — inlined for the common case
+    where nothing is pending, as every channel operation starts here."""
+    m = ms_by_tid.get(_get_ident())
+    g = m.curg if m is not None else None
+    if g is None:
+        raise outside(what)
+    if g.preempt or g.pending_exc is not None or g.scopes is not None:
+        checkpoint(g)
+    return g
+
+
 def must_getg(what: str) -> G:
     g = getg()
     if g is None:
-        raise RuntimeError(f"{what} must be called from a goroutine (inside goroutines.run())")
+        raise outside(what)
     return g
+
+
+def outside(what: str) -> RuntimeError:
+    return RuntimeError(f"{what} must be called from a goroutine (inside goroutines.run())")
 
 
 # ---------------------------------------------------------------------------
@@ -183,7 +200,7 @@ def go(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> G:
     when the caller next leaves the CPU."""
     m = ms_by_tid.get(_get_ident())
     if m is None or m.curg is None:
-        raise RuntimeError("go() must be called from a goroutine (inside goroutines.run())")
+        raise outside("go()")
     if not callable(fn):
         raise TypeError(f"go() needs a callable, got {type(fn).__name__}")
     s = sched

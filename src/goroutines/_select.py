@@ -95,8 +95,7 @@ def select(*cases: Recv | Send, default: bool = False, timeout: float | None = N
         from ._time import duration_ns
 
         deadline = _sched.nanotime() + duration_ns(timeout, "select()")
-    g = _sched.must_getg("select()")
-    _sched.checkpoint(g)
+    g = _sched.enter("select()")
     active = [(i, c) for i, c in enumerate(cases) if c.ch is not None]
     locks = _lock_all(active)
     picked = _poll(active, locks)

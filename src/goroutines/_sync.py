@@ -101,8 +101,7 @@ class Mutex:
 
     def lock(self) -> None:
         """Acquire, parking the goroutine while another holds it."""
-        g = _sched.must_getg("Mutex.lock()")
-        _sched.checkpoint(g)
+        g = _sched.enter("Mutex.lock()")
         self._lock.acquire()
         if not self._locked:
             self._locked = True
@@ -174,8 +173,7 @@ class RWMutex:
 
     def rlock(self) -> None:
         """Acquire for reading, parking while a writer holds it or waits."""
-        g = _sched.must_getg("RWMutex.rlock()")
-        _sched.checkpoint(g)
+        g = _sched.enter("RWMutex.rlock()")
         lock = self._lock
         lock.acquire()
         if self._writer or self._wwait:
@@ -215,8 +213,7 @@ class RWMutex:
     def lock(self) -> None:
         """Acquire for writing, parking while anyone holds it.  From the
         moment it waits, new readers wait behind it."""
-        g = _sched.must_getg("RWMutex.lock()")
-        _sched.checkpoint(g)
+        g = _sched.enter("RWMutex.lock()")
         lock = self._lock
         lock.acquire()
         if self._writer or self._readers:
@@ -348,8 +345,7 @@ class Once:
     def _claim(self) -> bool:
         """True: the caller runs fn.  False: fn has finished (the caller
         parked while another goroutine ran it)."""
-        g = _sched.must_getg("Once.do()")
-        _sched.checkpoint(g)
+        g = _sched.enter("Once.do()")
         lock = self._lock
         lock.acquire()
         if self._done:
@@ -410,8 +406,7 @@ class Cond:
     def wait(self) -> None:
         """Unlock L, park until signalled, lock L again.  The caller must
         hold L (RuntimeError from L.unlock() otherwise, with L untouched)."""
-        g = _sched.must_getg("Cond.wait()")
-        _sched.checkpoint(g)
+        g = _sched.enter("Cond.wait()")
         lock = self._lock
         lock.acquire()
         # enqueueing and unlocking under our lock: a signal() by whoever
@@ -479,8 +474,7 @@ class Semaphore:
             _check_weight(n, "Semaphore.acquire")
         if n > self._size:
             raise ValueError(f"semaphore: acquire of {n} exceeds the size {self._size}")
-        g = _sched.must_getg("Semaphore.acquire()")
-        _sched.checkpoint(g)
+        g = _sched.enter("Semaphore.acquire()")
         lock = self._lock
         lock.acquire()
         if self._size - self._cur >= n and not self._waiters:
@@ -577,8 +571,7 @@ class WaitGroup:
 
     def wait(self) -> None:
         """Block until the counter is zero."""
-        g = _sched.must_getg("WaitGroup.wait()")
-        _sched.checkpoint(g)
+        g = _sched.enter("WaitGroup.wait()")
         self._lock.acquire()
         if self._count == 0:
             self._lock.release()

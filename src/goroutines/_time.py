@@ -59,8 +59,7 @@ def local_p(s: _sched.Sched) -> _sched.P:
 def sleep(seconds: float) -> None:
     """Park the calling goroutine for at least `seconds`; <= 0 returns at once."""
     d = duration_ns(seconds, "sleep()")
-    g = _sched.must_getg("sleep()")
-    _sched.checkpoint(g)
+    g = _sched.enter("sleep()")
     if d <= 0:
         return
     s = _sched.sched
