@@ -296,3 +296,27 @@ def _scn_single_pair_order(procs):
 @pytest.mark.parametrize("procs", [1, 2])
 def test_single_pair_unbuffered_order_under_preemption(procs):
     assert run_isolated(_scn_single_pair_order, procs) is True
+
+
+def test_many_goroutines_parking_in_a_row():
+    """Each parks and the next one starts: 5000 in a chain.  (A goroutine
+    started from the stack of the one parking would inherit its recursion
+    depth: RecursionError after ~1000.)"""
+    def main():
+        ch = gr.Chan()
+        started = []
+
+        def park():
+            started.append(None)
+            for _ in ch:
+                pass
+
+        gs = [gr.go(park) for _ in range(5000)]
+        while len(started) < 5000:
+            gr.gosched()
+        ch.close()
+        for g in gs:
+            g.join()
+        return len(started)
+
+    assert gr.run(main, procs=1) == 5000

@@ -8,7 +8,7 @@ Invariants:
   behalf (`mcall`, as in Go): gosched_m, gopreempt_m, preempt_park.
   Those functions run *after* the goroutine's stack is switched out.
   Parking and finishing (gopark, goexit1) skip g0 and switch straight to
-  the next goroutine (switch_to): a started G is bound to its M's thread,
+  the next goroutine (next_greenlet): a started G is bound to its M's thread,
   so a waker on another M can ready it but never run it before it is gone.
 * m.curg is the goroutine whose greenlet runs, and None while g0 runs.
 * Each M owns one P (GOMAXPROCS of them) for the whole run: a started
@@ -85,6 +85,7 @@ class M:
         "id", "tid", "g0", "p", "curg", "cond", "idle", "gfree", "exiting",
         "backend", "armed", "preempt_gen", "signal_pending",
         "next_preempt_m", "exc_budget", "timer_armed", "timer_when", "locks", "stats",
+        "handoff",
     )
 
     def __init__(self, mid: int, p: P, lock: threading.Lock) -> None:
@@ -107,6 +108,7 @@ class M:
         self.timer_when = 0  # ... and when it fires (nanotime)
         self.locks = 0  # runtime-held locks (Go's m.locks): no async preemption
         self.stats = dict.fromkeys(M_STATS, 0)  # per M: no lost counts across threads
+        self.handoff: tuple[G, bool] | None = None  # an unstarted G picked for g0 to start
 
 
 M_STATS = ("switches", "preempt_requests", "preemptions", "preempt_unsafe",
@@ -279,7 +281,7 @@ def goexit1(g: G) -> G:
     because it frees the stack).  If the next G to run has not started, it
     starts on this greenlet too — a short-lived goroutine then costs no
     greenlet switch at all.  Otherwise the greenlet returns to the M's gfree
-    list and the next G is switched to directly (switch_to)."""
+    list and the next G is switched to directly (next_greenlet)."""
     m = g.m
     s = sched
     m.curg = None
@@ -300,7 +302,7 @@ def goexit1(g: G) -> G:
         return g
     if len(m.gfree) < GFREE_MAX:
         m.gfree.append(_getcurrent())
-    return switch_to(s, m, found)
+    return next_greenlet(s, m, found).switch(None)  # from gfree: resumed with a G
 
 
 def pick_next(s: Sched, m: M, dead: G | None = None,
@@ -320,23 +322,25 @@ def pick_next(s: Sched, m: M, dead: G | None = None,
         s.lock.release()
 
 
-def switch_to(s: Sched, m: M, found: tuple[G, bool] | None) -> Any:
-    """Leave the current goroutine greenlet (parked or finished, m.curg
-    None) for `found`, directly: g0 is only needed when there is nothing to
-    run (it sleeps in findrunnable).  Returns when this greenlet is resumed:
-    with the G to start if it was taken from gfree, else None.
+def next_greenlet(s: Sched, m: M, found: tuple[G, bool] | None) -> greenlet.greenlet:
+    """The greenlet a goroutine giving up the CPU (parked or finished,
+    m.curg None) switches to, passing None: `found`'s own if it has
+    started (execute done), else g0 — which sleeps in findrunnable when
+    there is nothing to run, and starts an unstarted G (`m.handoff`): a
+    greenlet started from a goroutine's stack would inherit its recursion
+    depth, and a chain of goroutines each starting the next would hit
+    RecursionError.  The caller switches, so no frame of this function
+    stays on a parked goroutine's stack.
 
     Safe without Go's mcall because a started G is bound to this thread:
     a waker on another M may ready the G that is leaving, but only this
-    thread can run it, and only after this switch."""
-    if found is None:
-        return m.g0.switch(None)
+    thread can run it, and only after the switch."""
+    if found is None or found[0].resume_gr is None:
+        m.handoff = found
+        return m.g0  # type: ignore[return-value]
     nxt, inherit = found
     execute(s, m, nxt, inherit)
-    gr = nxt.resume_gr
-    if gr is not None:
-        return gr.switch()
-    return new_greenlet(m).switch(nxt)
+    return nxt.resume_gr
 
 
 def new_greenlet(m: M) -> greenlet.greenlet:
@@ -408,7 +412,7 @@ def preempt_park(m: M, g: G) -> None:
 def gopark(g: G, unlockf: Callable[[Any], None] | None, lock: Any, reason: str) -> None:
     """Park g until ready(g); `unlockf(lock)` runs once g is _Gwaiting, so
     a waker that needs that lock finds it parked.  The next G runs at once
-    (switch_to): a channel handoff costs one greenlet switch, not two."""
+    (next_greenlet): a channel handoff costs one greenlet switch, not two."""
     m = g.m
     s = sched
     g.waitreason = reason
@@ -429,7 +433,7 @@ def gopark(g: G, unlockf: Callable[[Any], None] | None, lock: Any, reason: str) 
     if found is not None and found[0] is g:  # readied meanwhile: run on
         execute(s, m, g, found[1])
         return
-    switch_to(s, m, found)
+    next_greenlet(s, m, found).switch(None)
 
 
 def gosched(g: G) -> None:
@@ -559,9 +563,11 @@ def schedule(m: M) -> None:
     """Run goroutines until the runtime stops; returns on g0 when M exits."""
     s = sched
     while True:
-        found = findrunnable(s, m)
+        found, m.handoff = m.handoff, None
         if found is None:
-            return
+            found = findrunnable(s, m)
+            if found is None:
+                return
         g, inherit = found
         execute(s, m, g, inherit)
         gogo(m, g)
@@ -586,7 +592,7 @@ def execute(s: Sched, m: M, g: G, inherit: bool) -> None:
 def gogo(m: M, g: G) -> None:
     """Switch from g0 to g; back on g0, run what the goroutine asked for.
     The goroutine that switches back may not be g (goroutines switch to each
-    other directly: switch_to): m.curg says which it is, None if it parked
+    other directly: next_greenlet): m.curg says which it is, None if it parked
     or finished (nothing left for g0 to do but find work)."""
     gr = g.resume_gr
     fn = gr.switch() if gr is not None else new_greenlet(m).switch(g)
