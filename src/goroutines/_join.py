@@ -19,11 +19,11 @@ def join(g: G) -> Any:
         _sched.checkpoint(cur)
         join_lock = _sched.join_lock
         join_lock.acquire()
+        if g.waiters is None:
+            g.waiters = deque()  # before reading finished: see _sched.join_lock
         if g.finished:
             join_lock.release()
         else:
-            if g.waiters is None:
-                g.waiters = deque()
             park_on(g.waiters, join_lock, cur, "join")
     if g.exc is not None and not isinstance(g.exc, GoroutineExit):
         raise g.exc

@@ -152,7 +152,9 @@ class Sched:
 
 sched: Sched | None = None
 ms_by_tid: dict[int, M] = {}
-# Guards G.waiters and G.finished (Goroutine.join); taken before sched.lock.
+# Guards G.waiters (Goroutine.join); taken before sched.lock.  A finishing G
+# sets `finished` and then takes it only if `waiters` exists; join() creates
+# `waiters` before it reads `finished`, so one of the two always sees the other.
 join_lock = _thread.allocate_lock()
 
 
@@ -287,14 +289,16 @@ def goexit1(g: G) -> G:
     m.curg = None
     if m.backend is not None:
         m.backend.on_switch_out(m)
-    join_lock.acquire()
-    try:
-        g.finished = True
-        joiners, g.waiters = g.waiters, None
-        for sg in joiners or ():
-            complete(sg)
-    finally:
-        join_lock.release()
+    g.finished = True
+    joiners = None
+    if g.waiters is not None:  # join() creates it before checking finished
+        join_lock.acquire()
+        try:
+            joiners, g.waiters = g.waiters, None
+            for sg in joiners:
+                complete(sg)
+        finally:
+            join_lock.release()
     found = pick_next(s, m, g, joiners)
     if found is not None and found[0].resume_gr is None:
         g = found[0]
