@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import _thread
 from collections import deque
-from typing import Generic, Iterator, TypeVar
+from typing import Any, Generic, Iterator, TypeVar
 
 from . import _sched, _select
 from ._parking import Sudog, complete, dequeue, park_on, wake
@@ -65,11 +65,7 @@ class Chan(Generic[T]):
             _select.select(_select.Send(self, value), timeout=timeout)
             return
         g = _sched.enter("Chan.send()")
-        lock = self._lock
-        lock.acquire()
-        if self._closed:
-            lock.release()
-            raise ChanClosed("send on closed channel")
+        lock = self._lock_open()
         done, sg = self._send_locked(value)
         if done:
             lock.release()
@@ -112,11 +108,7 @@ class Chan(Generic[T]):
         select with a default case): True if sent.  Raises ChanClosed if
         the channel is closed.  Never blocks; usable outside goroutines."""
         self._try_checkpoint()
-        lock = self._lock
-        lock.acquire()
-        if self._closed:
-            lock.release()
-            raise ChanClosed("send on closed channel")
+        lock = self._lock_open()
         done, sg = self._send_locked(value)
         lock.release()
         if sg is not None:
@@ -143,6 +135,15 @@ class Chan(Generic[T]):
         g = _sched.getg()
         if g is not None:  # timers call try_send from the scheduler
             _sched.checkpoint(g)
+
+    def _lock_open(self) -> Any:
+        """Take the lock for a send; ChanClosed (unlocked) if closed."""
+        lock = self._lock
+        lock.acquire()
+        if self._closed:
+            lock.release()
+            raise ChanClosed("send on closed channel")
+        return lock
 
     # -- under self._lock; shared with select() ---------------------------
 
