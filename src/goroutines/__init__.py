@@ -1,5 +1,6 @@
-"""goroutines: Go's scheduler for CPython — goroutines, channels, sysmon and
-true asynchronous preemption of CPU-bound Python code.
+"""goroutines: Go's scheduler for CPython — goroutines, channels, select,
+timers, contexts, sync, a sysmon and true asynchronous preemption of
+CPU-bound Python code.
 
     import goroutines as gr
 
@@ -11,11 +12,13 @@ true asynchronous preemption of CPU-bound Python code.
     print(gr.run(main))
 
 Layout: _g (G and its statuses), _runq (run queues), _sched (Ms, Ps, the
-scheduler loop), _timers, _sysmon, _preempt (preempt_m, async_preempt,
-suspend_g), _monitoring and _signal (the two preemption backends),
-_excsafe (where an exception may be raised), _hazards (where a goroutine
-must not be switched out), _parking/_chan/_sync (blocking objects),
-_run (run's lifecycle), _debug (GOROUTINES_DEBUG), _api (the functions below).
+scheduler loop), _timers (per-P timer heaps), _sysmon, _preempt (preempt_m,
+async_preempt, suspend_g), _monitoring and _signal (the two preemption
+backends), _excsafe (where an exception may be raised), _hazards (where a
+goroutine must not be switched out), _parking/_chan/_select/_sync (blocking
+objects), _time (Timer, Ticker, sleep), _context (contexts and the scopes
+that raise their cancellation inside running code), _join, _locks, _run
+(run's lifecycle), _debug (GOROUTINES_DEBUG), _api (the functions below).
 """
 
 from ._api import (
