@@ -253,3 +253,22 @@ def test_scopes_must_exit_in_order():
         return gr.current().scopes is None
 
     assert gr.run(main) is True
+
+
+def test_a_timeout_shorter_than_the_slice_is_not_held_to_the_slice_end():
+    """Armed mid-slice: the M's watcher (its interval timer) must be moved
+    earlier, and a context deadline interrupts without waiting for the
+    wakeup granularity."""
+    def main():
+        late = []
+        for _ in range(15):
+            gr.sleep(0.0001)   # a fresh slice, then part of it used
+            spin(3000)
+            start = time.monotonic()
+            with pytest.raises(gr.Timeout):
+                with gr.timeout(0.003):
+                    spin_forever()
+            late.append(time.monotonic() - start - 0.003)
+        return sorted(late)[len(late) // 2]
+
+    assert gr.run(main, time_slice=0.02) < 0.005  # the slice end would be ~15 ms late

@@ -227,6 +227,7 @@ class DeadlineTimer(RuntimeTimer):
     """Cancels its context with a Timeout when the deadline passes."""
 
     __slots__ = ("ctx",)
+    urgent = True  # it exists to interrupt running code: no wakeup granularity
 
     def __init__(self, ctx: Context) -> None:
         super().__init__()

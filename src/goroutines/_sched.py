@@ -247,11 +247,19 @@ def spawn(s: Sched, p: P, fn: Callable[..., Any], args: tuple, kwargs: dict) -> 
 
 def add_timer(s: Sched, p: P, when: int, target: Any) -> int:
     """Arm a sleeper or RuntimeTimer on p (sched.lock held); wake p's M if
-    it sleeps, so it re-computes how long to sleep.  Returns the seq."""
+    it sleeps, so it re-computes how long to sleep, or have a computing M
+    watched until the new timer.  Returns the seq."""
     seq = p.timers.add(when, target)
     m = p.m
     if m is not None and m.idle:
         notewakeup(s, m)
+    elif m is not None and m.curg is not None and p.timers.heap[0][1] == seq:
+        # The new earliest timer of a computing M: whoever watches that M
+        # must look again sooner (its own kernel timer, or sysmon).
+        if m.backend is not None and m.backend.name == "signal" and m is current_m():
+            m.backend.timer_added(m)
+        else:
+            wake_sysmon(s)
     return seq
 
 

@@ -66,6 +66,10 @@ class SignalBackend(_monitoring.MonitoringBackend):
                 return
         self._arm_timer(m, _sysmon.deadline(self.s, m.p))
 
+    def timer_added(self, m: Any) -> None:
+        """A timer was added on this M's P while it computes (this thread)."""
+        self._arm_timer(m, _sysmon.deadline(self.s, m.p))
+
     def _arm_timer(self, m: Any, deadline: int) -> None:
         # An earlier timer already armed will do: its handler re-arms for the
         # rest.  (One setitimer per switch would cost more than the early wake.)
@@ -85,8 +89,9 @@ class SignalBackend(_monitoring.MonitoringBackend):
             return
         p = m.p
         now = time.perf_counter_ns()
-        if not g.preempt and now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS:
-            g.preempt = p.preempt = True
+        if not g.preempt and (now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS
+                              or (p.timers.due(now) and p.timers.urgent_first())):
+            g.preempt = p.preempt = True  # the slice is over, or a context deadline
             m.stats["preempt_requests"] += 1
         elif not g.preempt and (p.wakeup_pending or p.timers.due(now)):
             # A due timer is run by this M's scheduler, never in a handler

@@ -77,7 +77,8 @@ class Sysmon:
             if m.curg.preempt or m.curg.wants_exc():
                 # a request is pending: re-send it once the rate limit allows
                 best = min(best, max(m.next_preempt_m - now, _preempt.UNSAFE_RETRY_NS))
-            elif not _uses_timer(m) or p.wakeup_pending or not m.timer_armed:
+            elif (not _uses_timer(m) or p.wakeup_pending or not m.timer_armed
+                  or m.timer_when > deadline(self.s, p) + _sched.TOLERANCE_NS):
                 best = min(best, deadline(self.s, p) - now)
         return max(MIN_SLEEP_NS, best)
 
@@ -97,10 +98,14 @@ class Sysmon:
                     _preempt.preempt_m(m)
                     n += 1
                 continue
-            if _uses_timer(m) and m.timer_armed and not p.wakeup_pending:
+            if _uses_timer(m) and m.timer_armed and not p.wakeup_pending \
+                    and m.timer_when <= deadline(s, p) + _sched.TOLERANCE_NS:
                 continue  # its own kernel timer does all this
             if now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS:
                 _preempt.preemptone(p)
+                n += 1
+            elif p.timers.due(now) and p.timers.urgent_first():
+                _preempt.preemptone(p)  # a context deadline interrupts at once
                 n += 1
             elif ((p.wakeup_pending or p.timers.due(now))
                   and now >= p.schedwhen + s.wakeup_granularity_ns - _sched.TOLERANCE_NS):
@@ -115,11 +120,14 @@ class Sysmon:
 def deadline(s: Any, p: Any) -> int:
     """When p's running goroutine must be looked at again: the end of its
     slice, or — no sooner than the wakeup granularity into it — the next
-    sleep timer of p, or now if a woken goroutine is already waiting."""
+    timer of p (an urgent one: at once), or now if a woken goroutine is
+    already waiting."""
     end = p.schedwhen + s.time_slice_ns
     woken = p.schedwhen if p.wakeup_pending else p.timers.next_when()
     if woken is None:
         return end
+    if p.timers.urgent_first() and not p.wakeup_pending:
+        return min(end, woken)  # a context deadline: no granularity
     return min(end, max(woken, p.schedwhen + s.wakeup_granularity_ns))
 
 

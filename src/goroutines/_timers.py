@@ -35,9 +35,13 @@ _seq = itertools.count(1)  # 0 means "no timer"
 class RuntimeTimer:
     """Base of everything that sits in a P's heap other than a sleeper.
     `fire(seq, p)` runs on p's M without runtime locks held; it must not
-    block (it may take a channel's lock or sched.lock briefly)."""
+    block (it may take a channel's lock or sched.lock briefly).  An
+    `urgent` timer (a context deadline: it exists to interrupt running
+    code) preempts the running goroutine as soon as it is due, without
+    waiting for the wakeup granularity."""
 
     __slots__ = ("timer_seq",)
+    urgent = False
 
     def __init__(self) -> None:
         self.timer_seq = 0  # the live heap entry's seq; 0: not armed
@@ -82,6 +86,10 @@ class TimerHeap:
 
     def due(self, now: int) -> bool:
         return bool(self.heap) and self.heap[0][0] <= now
+
+    def urgent_first(self) -> bool:
+        """Whether the earliest entry is an urgent timer."""
+        return bool(self.heap) and getattr(self.heap[0][2], "urgent", False)
 
     def has_live(self) -> bool:
         """Whether any entry is live (checkdead: stopped timers do not count)."""
