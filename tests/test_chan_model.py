@@ -54,11 +54,10 @@ from _util import run_isolated, spin, wait_until
 
 pytestmark = pytest.mark.timeout(240)
 
-try:  # the children import this module too
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import strategies as st
-except ImportError:  # pragma: no cover - hypothesis is in the `test` extra
-    pytest.skip("hypothesis is not installed", allow_module_level=True)
+# hypothesis is in the `test` extra: without it this module fails to import
+# (never a silent skip).  The isolated children import this module too.
+from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
 
 STRESS = _debug.parse().preemptstress  # GOROUTINES_DEBUG=preemptstress=1: fewer examples
 SLICE = 0.001
