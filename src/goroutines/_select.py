@@ -108,10 +108,10 @@ def select(*cases: Recv | Send, default: bool = False, timeout: float | None = N
 
 
 def _lock_all(active: list[tuple[int, Any]]) -> list[Any]:
+    """Lock every channel of the cases once, in one global order (by id)."""
     chans = {id(c.ch): c.ch for _, c in active}
     locks = [chans[k]._lock for k in sorted(chans)]
-    for lock in locks:
-        lock.acquire()
+    _relock(locks)
     return locks
 
 
@@ -215,6 +215,7 @@ def _block(g: Any, active: list[tuple[int, Any]], locks: list[Any],
 
 
 def _relock(locks: list[Any]) -> None:
+    """Acquire locks in their (global) order."""
     for lock in locks:
         lock.acquire()
 
