@@ -32,7 +32,7 @@ from typing import Any
 from . import _monitoring, _preempt, _sched, _sysmon
 
 SIG = signal.SIGALRM
-RETRY_NS = 100_000  # a lock was busy: try again this soon
+RETRY_NS = 100_000  # a lock was busy, or g0 was running: try again this soon
 
 
 def available() -> bool:
@@ -102,10 +102,14 @@ class SignalBackend(_monitoring.MonitoringBackend):
             return
         if _preempt.suspend_lock.acquire(blocking=False):
             try:
-                _monitoring.arm(m, frame)
+                armed = _monitoring.arm(m, frame)
             finally:
                 _preempt.suspend_lock.release()
-            if g.wants_exc():
+            if not armed:
+                # Not on the goroutine's stack (g0, between execute and the
+                # switch): nothing to arm yet, so look again in a moment.
+                self._arm_timer(m, now + RETRY_NS)
+            elif g.wants_exc():
                 # Keep watching: the landing may raise the exception without
                 # switching out, and then no execute() re-arms this timer.
                 self._arm_timer(m, max(_sysmon.deadline(s, p), now + _preempt.UNSAFE_RETRY_NS))
