@@ -38,7 +38,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from . import _hazards, _join, _sched
+from . import _excsafe, _hazards, _join, _sched
 from ._chan import Chan
 from ._g import G
 from ._timers import RuntimeTimer
@@ -275,6 +275,7 @@ class Scope:
             stack = g.scopes = ScopeStack()
         stack.scopes.append(self)
         self.active = True
+        _excsafe.prepare(sys._getframe(1), _sched.ENTRY_CODE)  # where it may raise
         up = self.ctx._canceller()
         if up is not None:
             with up._mu:

@@ -157,3 +157,14 @@ def is_exception_safe(frame: FrameType, offset: int, entry_code: CodeType) -> bo
         f = f.f_back
         off = f.f_lasti if f is not None else -1
     return False
+
+
+def prepare(frame: FrameType | None, entry_code: CodeType) -> None:
+    """Analyse the code of `frame` and its callers down to the entry frame
+    now, so that raising there later costs no analysis (a timeout scope
+    calls this on entry: its deadline is then not late by the first
+    analysis of a large function, a few ms)."""
+    f = frame
+    while f is not None and f.f_code is not entry_code:
+        safe_offsets(f.f_code)
+        f = f.f_back
