@@ -18,8 +18,25 @@ SRC_DIR = TESTS_DIR.parent / "src"
 _MARK = "@@RESULT@@"
 
 _DRIVER = r"""
-import faulthandler, importlib.util, json, sys
+import faulthandler, importlib.util, json, sys, threading, time
 faulthandler.dump_traceback_later({dump_after}, exit=True)
+
+def _dump_greenlets():
+    # Just before faulthandler's dump (which shows only running frames): the
+    # parked greenlets' stacks and the runtime locks, to tell who holds what.
+    time.sleep(max({dump_after} - 1, 0.5))
+    import gc, traceback, greenlet
+    from goroutines import _preempt, _sched
+    out = ["--- suspend_lock locked: %s; sched.lock locked: %s\n" % (
+        _preempt.suspend_lock.locked(), _sched.sched is not None and _sched.sched.lock.locked())]
+    for o in gc.get_objects():
+        if isinstance(o, greenlet.greenlet) and not o.dead and o.gr_frame is not None:
+            out.append("--- parked greenlet %x:\n" % id(o))
+            out.extend(traceback.format_stack(o.gr_frame))
+    sys.stderr.write("".join(out))
+    sys.stderr.flush()
+
+threading.Thread(target=_dump_greenlets, daemon=True).start()
 sys.path.insert(0, {tests!r})
 spec = importlib.util.spec_from_file_location("_isolated_mod", {path!r})
 mod = importlib.util.module_from_spec(spec)
@@ -70,7 +87,7 @@ def run_isolated(func, *args, timeout=30, env=None):
     if proc.returncode != 0 or not lines:
         what = "hung (faulthandler dump below)" if "Timeout (" in proc.stderr else "failed"
         pytest.fail(f"{func.__name__} {what} in subprocess (rc={proc.returncode})\n"
-                    f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-6000:]}")
+                    f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-20000:]}")
     return json.loads(lines[-1][len(_MARK):])
 
 
