@@ -16,7 +16,8 @@ scheduler loop), _timers (per-P timer heaps), _sysmon, _preempt (preempt_m,
 async_preempt, suspend_g), _monitoring and _signal (the two preemption
 backends), _excsafe (where an exception may be raised), _hazards (where a
 goroutine must not be switched out), _parking/_chan/_select/_sync (blocking
-objects), _time (Timer, Ticker, sleep), _context (contexts and the scopes
+objects), _netpoll (the netpoller), _socket (cooperative sockets),
+_blocking (blocking(): calls on a thread pool), _time (Timer, Ticker, sleep), _context (contexts and the scopes
 that raise their cancellation inside running code), _join, _locks, _run
 (run's lifecycle), _debug (GOROUTINES_DEBUG), _api (the functions below).
 """
@@ -24,6 +25,7 @@ that raise their cancellation inside running code), _join, _locks, _run
 from ._api import (
     Suspended, current, dump, gomaxprocs, gosched, nopreempt, num_goroutine, stats, suspend,
 )
+from ._blocking import blocking, blocking_fn
 from ._chan import Chan, ChanClosed
 from ._context import (
     Cancelled, Context, Timeout, background, timeout, with_cancel, with_deadline, with_timeout,
@@ -35,6 +37,7 @@ from ._run import run
 from ._sched import Deadlock, go  # go: no wrapper, spawning is hot
 from ._sync import Cond, Locker, Mutex, Once, RWMutex, Semaphore, WaitGroup
 from ._select import Recv, Selected, Send, select
+from ._socket import Socket, dial, listen
 from ._time import Ticker, Timer, after, after_func, sleep
 
 __all__ = [
@@ -45,4 +48,5 @@ __all__ = [
     "Cond", "Locker", "Once", "RWMutex", "Semaphore",
     "Cancelled", "Context", "Timeout", "background", "timeout", "with_cancel", "with_deadline",
     "with_timeout", "with_value",
+    "Socket", "blocking", "blocking_fn", "dial", "listen",
 ]

@@ -204,6 +204,10 @@ def _shutdown(s: Sched, sysmon: Sysmon, restore: Callable[[], None]) -> None:
     for t in s.threads:
         t.join()
     sysmon.stop()
+    if s.blocking is not None:
+        s.blocking.close()  # calls still running finish on their own threads
+    if s.netpoll is not None:
+        s.netpoll.close()
     restore()
     last_stats = stats_of(s)
     abandoned.extend(s.abandoned)
@@ -225,6 +229,8 @@ def stats_of(s: Sched) -> dict[str, int]:
     out["async_preempt"] = int(s.async_preempt)
     out["signal_backend"] = int(any(m.backend is not None and m.backend.name == "signal" for m in s.ms))
     out.update(s.sysmon_stats)
+    if s.blocking is not None:
+        out.update(s.blocking.stats())
     return out
 
 

@@ -85,7 +85,7 @@ class M:
         "id", "tid", "g0", "p", "curg", "cond", "idle", "gfree", "exiting",
         "backend", "armed", "preempt_gen", "signal_pending",
         "next_preempt_m", "exc_budget", "timer_armed", "timer_when", "locks", "stats",
-        "handoff",
+        "handoff", "polling",
     )
 
     def __init__(self, mid: int, p: P, lock: threading.Lock) -> None:
@@ -109,6 +109,7 @@ class M:
         self.locks = 0  # runtime-held locks (Go's m.locks): no async preemption
         self.stats = dict.fromkeys(M_STATS, 0)  # per M: no lost counts across threads
         self.handoff: tuple[G, bool] | None = None  # an unstarted G picked for g0 to start
+        self.polling = False  # blocked in the netpoller: woken by netpoll_break
 
 
 M_STATS = ("switches", "preempt_requests", "preemptions", "preempt_unsafe",
@@ -148,6 +149,8 @@ class Sched:
         self.sysmon_stats = {"sysmon_ticks": 0}
         self.on_stop: Callable[[Sched], None] | None = None  # records the final dump
         self.sysmon_note = _thread.allocate_lock()  # held while sysmon sleeps
+        self.netpoll: Any = None  # _netpoll.NetPoller, created on first I/O wait
+        self.blocking: Any = None  # _blocking.Pool, created on first blocking()
 
 
 sched: Sched | None = None
@@ -564,7 +567,10 @@ def notewakeup(s: Sched, m: M) -> None:
     if m.idle:
         m.idle = False
         s.nmidle -= 1
-    m.cond.notify()
+    if m.polling:
+        s.netpoll.netpoll_break()
+    else:
+        m.cond.notify()
 
 
 # ---------------------------------------------------------------------------
@@ -639,10 +645,29 @@ def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
             s.nmidle += 1
             checkdead(s)  # may ready goroutines, and wake this very M
             if m.idle:
-                m.cond.wait(p.timers.sleep_for(nanotime()))
+                np = s.netpoll
+                if np is not None and np.has_waiters() and not np.polling:
+                    netpoll_block(s, m, np, p.timers.sleep_for(nanotime()))
+                else:
+                    m.cond.wait(p.timers.sleep_for(nanotime()))
             if m.idle:  # timed out: nobody woke us
                 m.idle = False
                 s.nmidle -= 1
+
+
+def netpoll_block(s: Sched, m: M, np: Any, timeout: float | None) -> None:
+    """Idle m polls the network until an event, a timer or a wake-up (Go's
+    findRunnable: one M blocks in netpoll).  Called and returns with
+    sched.lock held; events are delivered without it."""
+    np.polling = m.polling = True
+    s.lock.release()
+    try:
+        ready = np.poll(timeout)
+        np.polling = m.polling = False  # readying goroutines wakes Ms, not us
+        np.deliver(ready)
+    finally:
+        np.polling = m.polling = False
+        s.lock.acquire()
 
 
 def run_timers(s: Sched, p: P) -> None:
@@ -710,6 +735,9 @@ def checkdead(s: Sched) -> None:
         return
     if any(p.timers.has_live() for p in s.ps):
         return
+    if (s.netpoll is not None and s.netpoll.has_waiters()) or \
+            (s.blocking is not None and s.blocking.inflight):
+        return  # an I/O event or a blocking call's result may still come
     if s.stopping:
         # Goroutines that blocked again while unwinding: stop them again.
         for g in list(s.allgs.values()):

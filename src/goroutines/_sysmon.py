@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import Any
 
-from . import _preempt, _sched
+from . import _netpoll, _preempt, _sched
 from ._g import STATUS_NAMES
 
 MIN_SLEEP_NS = 20_000
@@ -62,11 +62,24 @@ class Sysmon:
             now = _sched.nanotime()
             s.sysmon_stats["sysmon_ticks"] += 1
             idle = 0 if self.retake(now) else idle + 1
+            if self.netpoll(now):
+                idle = 0
             if s.stopping and not s.abandon and now > s.stop_deadline:
                 abandon(s)
             if s.debug.schedtrace_ms and now - self.last_trace >= s.debug.schedtrace_ms * 1_000_000:
                 self.last_trace = now
                 sys.stderr.write(schedtrace(s, s.debug.scheddetail, now))
+
+    def netpoll(self, now: int) -> bool:
+        """Poll the network if nobody has for 10 ms (every M computing), so
+        that goroutines waiting for I/O are readied anyway (Go's sysmon)."""
+        np = self.s.netpoll
+        if np is None or np.polling or not np.has_waiters() \
+                or now - np.lastpoll < _netpoll.SYSMON_POLL_NS:
+            return False
+        ready = np.poll(0)
+        np.deliver(ready)
+        return bool(ready)
 
     def until_next_deadline(self, now: int) -> int:
         best = MAX_SLEEP_NS

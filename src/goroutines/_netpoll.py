@@ -1,0 +1,222 @@
+"""The netpoller (Go's netpoll.go): goroutines park on file-descriptor readiness.
+
+How it maps onto Go:
+
+* One selector per run() (`selectors.DefaultSelector`: epoll, kqueue, or the
+  portable fallbacks), created on first use (Go's netpollGenericInit).
+* A PollDesc per descriptor (Go's pollDesc) holds one readiness channel
+  per direction, of capacity 1.  A waiter registers its interest, then
+  receives from that channel — so timeouts, throw(), context cancellation
+  and shutdown interrupt an I/O wait exactly as they interrupt a receive.
+* An event sends a token (never blocking: a full channel already holds one)
+  and drops that direction's interest, as EPOLLONESHOT would, so a
+  level-triggered descriptor nobody waits for does not spin the poller.
+  A token may be stale: callers retry their non-blocking call and wait
+  again, so a spurious wake-up costs one failed call, never a lost event
+  (epoll is level-triggered: readiness that arrives before the interest is
+  registered is reported by the next poll).
+* Who polls (Go's findRunnable and sysmon): an M with nothing to run blocks
+  in the poll — one M at a time — and is woken early through a pipe
+  (`netpoll_break`) when work or a new timer arrives for it; sysmon polls
+  without blocking when nobody has polled for 10 ms, so readiness is noticed
+  even while every M computes.
+* Goroutines waiting for I/O are not a deadlock: `has_waiters` keeps
+  checkdead quiet while any interest is registered.
+
+Invariants: the selector's registrations change only under `self.lock`;
+tokens are sent and goroutines readied outside it and outside sched.lock.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import selectors
+import time
+import weakref
+from typing import Any
+
+from ._chan import Chan, ChanClosed
+
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+SYSMON_POLL_NS = 10_000_000  # Go: sysmon polls if nobody has for 10 ms
+# Selectors that see a registration made while another thread polls; the
+# others (poll, select) are woken to pick it up.
+_LIVE_SELECTORS = tuple(getattr(selectors, name) for name in ("EpollSelector", "KqueueSelector")
+                        if hasattr(selectors, name))
+
+
+class PollClosed(OSError):
+    """The descriptor was closed while a goroutine waited on it."""
+
+
+class PollDesc:
+    """One descriptor's waiters: a readiness channel per direction."""
+
+    __slots__ = ("fd", "owner", "want", "chans", "closed")
+
+    def __init__(self, fd: int, owner: Any) -> None:
+        self.fd = fd
+        self.owner = weakref.ref(owner)  # a stale entry is detected by a dead owner
+        self.want = 0  # directions with a registered interest
+        self.chans = {READ: Chan(1), WRITE: Chan(1)}
+        self.closed = False
+
+
+class NetPoller:
+    def __init__(self) -> None:
+        self.lock = _thread.allocate_lock()  # runtime locks are not counted in m.locks
+        self.selector = selectors.DefaultSelector()
+        self.live = isinstance(self.selector, _LIVE_SELECTORS)
+        self.rfd, self.wfd = os.pipe()
+        os.set_blocking(self.rfd, False)
+        os.set_blocking(self.wfd, False)
+        self.selector.register(self.rfd, READ, None)
+        self.pds: dict[int, PollDesc] = {}
+        self.nwaiting = 0  # registered interests (directions), for checkdead
+        self.polling = False  # an M is blocked in poll()
+        self.lastpoll = time.perf_counter_ns()
+
+    def close(self) -> None:
+        with self.lock:
+            for pd in list(self.pds.values()):
+                self._forget_locked(pd)
+            self.selector.close()
+        os.close(self.rfd)
+        os.close(self.wfd)
+
+    # -- waiting ---------------------------------------------------------
+
+    def desc(self, fd: int, owner: Any) -> PollDesc:
+        """The PollDesc of fd for `owner`; a leftover from a descriptor that
+        was closed without close() (its owner collected) is replaced."""
+        with self.lock:
+            pd = self.pds.get(fd)
+            if pd is not None and pd.owner() is owner:
+                return pd
+            if pd is not None:
+                self._forget_locked(pd)
+            pd = self.pds[fd] = PollDesc(fd, owner)
+            return pd
+
+    def arm(self, pd: PollDesc, mode: int) -> None:
+        """Register interest in `mode` readiness of pd (before waiting)."""
+        with self.lock:
+            if pd.closed:
+                raise PollClosed(9, "file descriptor closed while waiting")
+            if pd.want & mode:
+                return
+            if pd.want:
+                self.selector.modify(pd.fd, pd.want | mode, pd)
+            else:
+                self.selector.register(pd.fd, mode, pd)
+            pd.want |= mode
+            self.nwaiting += 1
+            wake = self.polling and not self.live
+        if wake:
+            self.netpoll_break()
+
+    def disarm(self, pd: PollDesc, mode: int) -> None:
+        """The waiter for `mode` gave up (timeout, throw): drop its interest."""
+        with self.lock:
+            if pd.closed or not pd.want & mode:
+                return
+            pd.want &= ~mode
+            self.nwaiting -= 1
+            if pd.want:
+                self.selector.modify(pd.fd, pd.want, pd)
+            else:
+                self.selector.unregister(pd.fd)
+
+    def forget(self, fd: int) -> None:
+        """fd is being closed: wake its waiters with PollClosed."""
+        with self.lock:
+            pd = self.pds.get(fd)
+            if pd is None:
+                return
+            self._forget_locked(pd)
+        for ch in pd.chans.values():
+            ch.close()
+
+    def _forget_locked(self, pd: PollDesc) -> None:
+        del self.pds[pd.fd]
+        pd.closed = True
+        if pd.want:
+            self.nwaiting -= pd.want.bit_count()
+            pd.want = 0
+            try:
+                self.selector.unregister(pd.fd)
+            except (KeyError, ValueError, OSError):
+                pass  # the descriptor is already gone
+
+    def has_waiters(self) -> bool:
+        return self.nwaiting > 0
+
+    # -- polling ---------------------------------------------------------
+
+    def poll(self, timeout: float | None) -> list[tuple[PollDesc, int]]:
+        """Wait up to `timeout` seconds (None: until an event or a break) and
+        return the ready (PollDesc, directions), their interest dropped.
+        The caller delivers them with `deliver`, holding no runtime lock."""
+        events = self.selector.select(timeout)
+        self.lastpoll = time.perf_counter_ns()
+        ready = []
+        with self.lock:
+            for key, mask in events:
+                pd = key.data
+                if pd is None:
+                    self._drain_break()
+                    continue
+                if pd.closed or self.pds.get(pd.fd) is not pd:
+                    continue
+                mask &= pd.want
+                if not mask:
+                    continue
+                pd.want &= ~mask
+                self.nwaiting -= mask.bit_count()
+                if pd.want:
+                    self.selector.modify(pd.fd, pd.want, pd)
+                else:
+                    self.selector.unregister(pd.fd)
+                ready.append((pd, mask))
+        return ready
+
+    @staticmethod
+    def deliver(ready: list[tuple[PollDesc, int]]) -> None:
+        """Wake the goroutines waiting for these events (netpollready)."""
+        for pd, mask in ready:
+            for mode in (READ, WRITE):
+                if mask & mode:
+                    try:
+                        pd.chans[mode].try_send(None)
+                    except ChanClosed:
+                        pass  # closed since the poll: forget() woke its waiters
+
+    def netpoll_break(self) -> None:
+        """Wake the M blocked in poll()."""
+        try:
+            os.write(self.wfd, b"\0")
+        except BlockingIOError:
+            pass  # the pipe is full: a wake-up is already pending
+
+    def _drain_break(self) -> None:
+        try:
+            while os.read(self.rfd, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+
+def wait(pd: PollDesc, poller: NetPoller, mode: int, timeout: float | None) -> None:
+    """Park the calling goroutine until pd may be ready for `mode` (or a
+    stale token says so: retry the call).  TimeoutError after `timeout`
+    seconds; PollClosed if the descriptor is closed meanwhile."""
+    poller.arm(pd, mode)
+    try:
+        _, ok = pd.chans[mode].recv_ok(timeout)
+    except BaseException:
+        poller.disarm(pd, mode)
+        raise
+    if not ok:
+        raise PollClosed(9, "file descriptor closed while waiting")
