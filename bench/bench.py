@@ -9,6 +9,7 @@ Sections (details in each module's docstring):
   spawn     cost of starting and joining many tasks; memory per parked task
   channels  ping-pong round trip, 8-producer fan-in, select over 4 channels
   timers    2 ms timers beside 4 CPU hogs; gr.timeout() around a pure-Python loop
+  net       TCP echo on 127.0.0.1, 100 concurrent clients: round trips/s, latency p50/p99
 
 Every case runs in its own subprocess (bench/child.py) with a timeout, repeated and reduced
 to medians; a failed, timed-out or noisy (stderr output, non-zero exit) child becomes a
@@ -67,6 +68,9 @@ class Config:
     timeout_trials: int = 50
     timeout_deadline_s: float = 0.05
     timeout_reps: int = 3
+    echo_clients: int = 100
+    echo_msgs: int = 200
+    echo_reps: int = 3
     timeout_s: float = 120.0
 
     @classmethod
@@ -75,7 +79,7 @@ class Config:
                    overhead_cpu_s=0.1, overhead_pairs=2, overhead_reps=1, spawn_n=20_000,
                    spawn_reps=1, parked_reps=1, pingpong_n=20_000, fanin_n=10_000,
                    select_n=10_000, channels_reps=1, timer_reps=1, timeout_trials=20,
-                   timeout_reps=1, timeout_s=60.0)
+                   timeout_reps=1, echo_msgs=50, echo_reps=1, timeout_s=60.0)
 
 
 @dataclass
@@ -232,6 +236,16 @@ def timers_cases(cfg, iters_per_s):
                                "time_slice": slice_ms / 1e3, "thread": thread},
                               cfg.timeout_reps))
     return cases
+
+
+def net_cases(cfg, _iters_per_s):
+    kw = {"clients": cfg.echo_clients, "msgs": cfg.echo_msgs}
+    return [
+        Case("echo-gr", "goroutines gr.listen / gr.dial, one P", "net", "goroutines_echo", kw,
+             cfg.echo_reps),
+        Case("echo-gevent", "gevent StreamServer", "net", "gevent_echo", kw, cfg.echo_reps),
+        Case("echo-asyncio", "asyncio streams", "net", "asyncio_echo", kw, cfg.echo_reps),
+    ]
 
 
 # --------------------------------------------------------------------------- running
@@ -483,6 +497,23 @@ def report_timers(cases, cfg):
                 [c for c in cases if c.key.startswith("timeout-")], timeout_row)
 
 
+def report_net(cases, cfg):
+    by = {c.key: c.medians for c in cases}
+
+    def row(c):
+        m = c.medians
+        peer = by.get("echo-gevent", {})
+        return [c.label, fmt(m["rt_per_s"] / 1e3, ".1f"), fmt(ratio(m["rt_per_s"],
+                peer.get("rt_per_s"))), fmt(m["p50_us"], ".0f"), fmt(m["p99_us"], ".0f"),
+                fmt(ratio(m["p99_us"], peer.get("p99_us")))]
+
+    print_table(f"Echo: {cfg.echo_clients} clients × {cfg.echo_msgs} round trips of 64 bytes "
+                f"over TCP on 127.0.0.1, server and clients in one process (medians of "
+                f"{cfg.echo_reps})",
+                ["runtime", "k round trips/s", "throughput ÷ gevent", "p50 µs", "p99 µs",
+                 "p99 ÷ gevent"], cases, row)
+
+
 SECTIONS = {
     "fairness": (fairness_cases, report_fairness),
     "latency": (latency_cases, report_latency),
@@ -490,6 +521,7 @@ SECTIONS = {
     "spawn": (spawn_cases, report_spawn),
     "channels": (channels_cases, report_channels),
     "timers": (timers_cases, report_timers),
+    "net": (net_cases, report_net),
 }
 
 
