@@ -25,6 +25,7 @@ What a caller may rely on:
 from __future__ import annotations
 
 import _thread
+import functools
 import os
 import threading
 from collections import deque
@@ -135,7 +136,7 @@ def blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     g = _sched.getg()
     if g is None:
         return fn(*args, **kwargs)
-    _sched.enter("blocking()")
+    _sched.checkpoint(g)
     pool = _pool(_sched.sched)
     call = _Call(fn, args, kwargs)
     pool.submit(call)
@@ -151,7 +152,6 @@ def blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
 def blocking_fn(fn: Callable[..., T]) -> Callable[..., T]:
     """Decorator: every call of fn goes through blocking()."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> T:

@@ -662,11 +662,12 @@ def netpoll_block(s: Sched, m: M, np: Any, timeout: float | None) -> None:
     np.polling = m.polling = True
     s.lock.release()
     try:
-        ready = np.poll(timeout)
-        np.polling = m.polling = False  # readying goroutines wakes Ms, not us
-        np.deliver(ready)
+        try:
+            ready = np.poll(timeout)
+        finally:
+            np.polling = m.polling = False
+        np.deliver(ready)  # readied goroutines wake their Ms through m.cond
     finally:
-        np.polling = m.polling = False
         s.lock.acquire()
 
 

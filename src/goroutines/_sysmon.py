@@ -3,8 +3,9 @@
 Each tick it looks at every P (`retake`): a goroutine that has run past
 its time slice gets `preemptone`; a request that has not landed yet is
 re-sent (preempt_m rate-limits and keeps one injection in flight); a
-pending throw() to a running goroutine is re-sent the same way.  It also
-enforces the grace period of a stopping runtime and prints schedtrace.
+pending throw() to a running goroutine is re-sent the same way.  It polls
+the network when no M has for 10 ms (_netpoll.py), enforces the grace
+period of a stopping runtime and prints schedtrace.
 
 Sleep policy: Go's — 20 µs, doubling after 50 idle ticks up to 10 ms —
 except that while some P is running a goroutine it wakes at that slice's
