@@ -32,6 +32,15 @@ def _read_exactly(recv, n):
     return got
 
 
+def _round_trips(sock, msgs, lat):
+    """One client's run over a blocking-API socket: send, read the echo, time it."""
+    for _ in range(msgs):
+        t = time.perf_counter()
+        sock.sendall(MSG)
+        _read_exactly(sock.recv, len(MSG))
+        lat.append(time.perf_counter() - t)
+
+
 def goroutines_echo(clients, msgs):
     import goroutines as gr
 
@@ -59,11 +68,7 @@ def goroutines_echo(clients, msgs):
 
         def client():
             with gr.dial(("127.0.0.1", port)) as c:
-                for _ in range(msgs):
-                    t = time.perf_counter()
-                    c.sendall(MSG)
-                    _read_exactly(c.recv, len(MSG))
-                    lat.append(time.perf_counter() - t)
+                _round_trips(c, msgs, lat)
             wg.done()
 
         t0 = time.perf_counter()
@@ -93,13 +98,8 @@ def gevent_echo(clients, msgs):
     lat = []
 
     def client():
-        c = gevent.socket.create_connection(("127.0.0.1", port))
-        for _ in range(msgs):
-            t = time.perf_counter()
-            c.sendall(MSG)
-            _read_exactly(c.recv, len(MSG))
-            lat.append(time.perf_counter() - t)
-        c.close()
+        with gevent.socket.create_connection(("127.0.0.1", port)) as c:
+            _round_trips(c, msgs, lat)
 
     t0 = time.perf_counter()
     gevent.joinall([gevent.spawn(client) for _ in range(clients)], raise_error=True)
