@@ -94,6 +94,11 @@ class RLock(threading._PyRLock):  # type: ignore[name-defined,misc]
         _held(1)
 
 
+# User-called waits that sysmon may see blocked in C (a syscall, _sysmon.py),
+# although they are the runtime's code.
+BLOCKING_CODES = frozenset({Lock.acquire.__code__, RLock.acquire.__code__})
+
+
 def install() -> None:
     global _saved
     _saved = (threading.Lock, threading.RLock)

@@ -100,6 +100,15 @@ class NetPoller:
             pd = self.pds[fd] = PollDesc(fd, owner)
             return pd
 
+    def shared_desc(self, fd: int, owner: Any) -> PollDesc:
+        """fd's PollDesc whoever owns it (select() on a Socket must wake with
+        the Socket's own waiters' channel); `owner`'s if there is none."""
+        with self.lock:
+            pd = self.pds.get(fd)
+            if pd is not None and pd.owner() is not None:
+                return pd
+        return self.desc(fd, owner)
+
     def arm(self, pd: PollDesc, mode: int) -> None:
         """Register interest in `mode` readiness of pd (before waiting)."""
         with self.lock:
@@ -182,6 +191,15 @@ class NetPoller:
                 ready.append((pd, mask))
         return ready
 
+    def poll_stale(self, age_ns: int) -> bool:
+        """Poll without blocking if nobody has for `age_ns` and someone waits
+        (sysmon; an M at a preemption); deliver.  Did anything get ready?"""
+        if self.polling or not self.nwaiting or time.perf_counter_ns() - self.lastpoll < age_ns:
+            return False
+        ready = self.poll(0)
+        self.deliver(ready)
+        return bool(ready)
+
     @staticmethod
     def deliver(ready: list[tuple[PollDesc, int]]) -> None:
         """Wake the goroutines waiting for these events (netpollready)."""
@@ -220,3 +238,40 @@ def wait(pd: PollDesc, poller: NetPoller, mode: int, timeout: float | None) -> N
         raise
     if not ok:
         raise PollClosed(9, "file descriptor closed while waiting")
+
+
+class _Waiter:
+    """Owns the PollDescs a wait_any() creates for bare descriptors."""
+
+    __slots__ = ("__weakref__",)
+
+
+def wait_any(poller: NetPoller, wants: list[tuple[Any, int]], timeout: float | None) -> None:
+    """Park the calling goroutine until one of `wants` — (descriptor or
+    object with fileno(), READ|WRITE) — may be ready, or `timeout` seconds
+    pass (then return: the caller looks with a zero-timeout poll)."""
+    from ._select import Recv, select
+
+    waiter = _Waiter()
+    armed: list[tuple[PollDesc, int]] = []
+    try:
+        cases = []
+        for obj, events in wants:
+            fd = obj if isinstance(obj, int) else obj.fileno()
+            pd = poller.shared_desc(fd, obj if hasattr(obj, "__weakref__") and
+                                    not isinstance(obj, int) else waiter)
+            for mode in (READ, WRITE):
+                if events & mode:
+                    poller.arm(pd, mode)
+                    armed.append((pd, mode))
+                    cases.append(Recv(pd.chans[mode]))
+        try:
+            select(*cases, timeout=timeout)
+        except TimeoutError as e:
+            if type(e) is not TimeoutError:
+                raise  # a gr.timeout() scope's, not this wait's
+    except PollClosed:
+        pass  # a descriptor was closed: the caller's poll reports it
+    finally:
+        for pd, mode in armed:
+            poller.disarm(pd, mode)

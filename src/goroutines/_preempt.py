@@ -92,7 +92,8 @@ def acknowledge(m: Any) -> None:
 def want_async_preempt(g: G) -> bool:
     """Is a switch-out still wanted?  (The request may have been honoured
     cooperatively, or withdrawn, since the injection was sent.)"""
-    return (g.preempt or g.m.p.preempt) and g.atomicstatus == Grunning
+    p = g.m.p
+    return (g.preempt or (p is not None and p.preempt)) and g.atomicstatus == Grunning
 
 
 def is_async_safe_point(m: Any, g: G, frame: Any) -> bool:
@@ -119,6 +120,9 @@ def async_preempt(m: Any, event: int, offset: int, frame: Any) -> None:
     monitoring callback on m's thread with `frame` the goroutine's frame."""
     acknowledge(m)
     g = m.curg
+    if g is not None and m.p is None:
+        _exitsyscall(m, g, event, frame)
+        return
     if g is None or g.atomicstatus != Grunning:
         _monitoring.disarm_nowait(m)
         return
@@ -151,6 +155,33 @@ def async_preempt(m: Any, event: int, offset: int, frame: Any) -> None:
     if g.wants_exc():
         m.exc_budget = EXC_BUDGET
         _monitoring.arm_own(m, frame)
+
+
+def _exitsyscall(m: Any, g: G, event: int, frame: Any) -> None:
+    """The first landing after a syscall whose P sysmon gave away: get a P
+    (exitsyscall blocks this thread until then), unless the point is unsafe
+    — then g runs on without one until its next runtime call or a landing
+    at a safe point (the cheap events stay armed)."""
+    if not is_async_safe_point(m, g, frame):
+        _defer(m, g, event, frame)
+        return
+    _monitoring.disarm_nowait(m)
+    _sched.exitsyscall(m, g)
+    if g.wants_exc():
+        m.exc_budget = EXC_BUDGET
+        _monitoring.arm_own(m, frame)
+
+
+def notify_exitsyscall(m: Any) -> None:
+    """sysmon gave away the P of m, whose thread is blocked in a call: arm
+    its stack so that its first instruction after the call lands in
+    async_preempt (no signal: it would interrupt the call)."""
+    with suspend_lock:
+        s = _sched.sched
+        if s is None or s.exiting or m.exiting or _monitoring.tool is None:
+            return
+        if _monitoring.arm(m, sys._current_frames().get(m.tid)):
+            m.signal_pending = True
 
 
 def _defer(m: Any, g: G, event: int, frame: Any) -> None:
@@ -271,8 +302,13 @@ def resume_g(state: SuspendState) -> None:
         g.scan = False
         s.nsuspended -= 1
         was_ready, g.scan_ready = g.scan_ready, False
-        if g.atomicstatus == Grunnable and was_ready:
-            _sched.put_runnable(s, g, g.m.p if g.m is not None else s.ps[0], next=False)
+        if g.atomicstatus == Gsyscall:
+            g.m.cond.notify()  # exitsyscall may wait for the release
+        elif g.atomicstatus == Grunnable and was_ready:
+            if g.m is not None and g.m.p is None:
+                _sched.put_global(s, g)
+            else:
+                _sched.put_runnable(s, g, g.m.p if g.m is not None else s.ps[0], next=False)
         elif g.atomicstatus == Gwaiting and (state.stopped or was_ready):
             _sched.ready_locked(s, g, next=True)
 
@@ -292,7 +328,7 @@ def stack_of(g: G) -> traceback.StackSummary:
 def _top_frame(g: G) -> Any:
     if g.atomicstatus == Gdead:
         return None
-    if g.atomicstatus == Grunning and g.m is not None and g.m.tid is not None:
+    if g.atomicstatus in (Grunning, Gsyscall) and g.m is not None and g.m.tid is not None:
         if g is _sched.getg():
             return sys._getframe(2)
         return sys._current_frames().get(g.m.tid)

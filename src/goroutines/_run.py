@@ -19,13 +19,10 @@ Shutdown, in an order that makes the exit race impossible:
 
 from __future__ import annotations
 
-import _thread
 import os
 import sys
 import threading
 from typing import Any, Callable
-
-import greenlet
 
 from . import _debug, _hazards, _locks, _monitoring, _preempt, _sched, _signal
 from ._g import G, STATUS_NAMES
@@ -99,10 +96,8 @@ def _run(main: Callable[..., Any], args: tuple, procs: int, slice_ns: int, granu
     _sched.sched = s
     restore = _install(s)
     m0 = s.ms[0]
-    m0.g0 = greenlet.getcurrent()
-    m0.tid = threading.get_ident()
-    _sched.ms_by_tid[m0.tid] = m0
-    s.threads = [_start_m(m) for m in s.ms[1:]]
+    m0.set_thread()
+    s.threads = [_sched.newm(m) for m in s.ms[1:]]
     sysmon = Sysmon(s)
     sysmon.start()
     try:
@@ -127,7 +122,7 @@ def procresize(n: int) -> None:
         new_ms = []
         while len(s.ps) < n:
             p = P(len(s.ps))
-            m = M(p.id, p, s.lock)
+            m = M(len(s.ms), p, s.lock)
             p.m = m
             if s.async_preempt:
                 m.backend = _monitoring.MonitoringBackend(s)
@@ -142,24 +137,7 @@ def procresize(n: int) -> None:
         s.procs = n
         for m in s.ms:
             _sched.notewakeup(s, m)
-    s.threads.extend(_start_m(m) for m in new_ms)
-
-
-def _start_m(m: M) -> threading.Thread:
-    started = _thread.allocate_lock()  # the runtime's own locks are never counted
-    started.acquire()
-
-    def mstart() -> None:
-        m.tid = threading.get_ident()
-        m.g0 = greenlet.getcurrent()
-        _sched.ms_by_tid[m.tid] = m
-        started.release()
-        _sched.schedule(m)
-
-    t = threading.Thread(target=mstart, name=f"goroutines-M{m.id}", daemon=True)
-    t.start()
-    started.acquire()
-    return t
+    s.threads.extend(_sched.newm(m) for m in new_ms)
 
 
 def _install(s: Sched) -> Callable[[], None]:

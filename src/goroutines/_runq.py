@@ -11,7 +11,9 @@ As in Go (proc.go §runqput/runqget/runqsteal, §globrunqget):
 * Stealing takes half of a victim's queue.
 
 What differs, and why: a greenlet only runs on the thread that started it,
-so a started G is bound to its M.  Only not-yet-started Gs may be stolen,
+so a started G is bound to its M.  A P's local queue holds only Gs its
+current M can run: unstarted ones and ones bound to that M (when the P
+changes hands, the old M's move to the global queue).  Only not-yet-started Gs may be stolen,
 and the global queue keeps bound Gs apart by M so that `globrunqget` never
 hands one M a G that only another M can run.  Callers hold `sched.lock`.
 """
@@ -75,6 +77,17 @@ class LocalRunQueue:
             self.runnext = None
         return out
 
+    def take_bound(self) -> list[G]:
+        """Remove and return the started Gs, runnext first (their M is losing
+        this P and keeps them: they wait on the global queue, under their M)."""
+        out = [g for g in self.q if g.m is not None]
+        if out:
+            self.q = deque(g for g in self.q if g.m is None)
+        if self.runnext is not None and self.runnext.m is not None:
+            out.insert(0, self.runnext)
+            self.runnext = None
+        return out
+
     def steal_into(self, thief: "LocalRunQueue") -> G | None:
         """runqsteal: move half of this queue's *unstarted* Gs to `thief`;
         return one of them to run now (or None)."""
@@ -135,6 +148,11 @@ class GlobalRunQueue:
         self._n -= 1
         src[1].popleft()
         return src[0].popleft()
+
+    def has_own(self, m: Any) -> bool:
+        """Are Gs bound to `m` queued here?"""
+        own = self._queues.get(m)
+        return own is not None and bool(own[0])
 
     def has_for(self, m: Any) -> bool:
         own = self._queues.get(m)

@@ -11,9 +11,18 @@ Invariants:
   the next goroutine (next_greenlet): a started G is bound to its M's thread,
   so a waker on another M can ready it but never run it before it is gone.
 * m.curg is the goroutine whose greenlet runs, and None while g0 runs.
-* Each M owns one P (GOMAXPROCS of them) for the whole run: a started
-  goroutine is bound to its M's thread (greenlet affinity), so its P's
-  run queue is where it waits.  Not-yet-started goroutines may be stolen.
+* A started goroutine is bound to its M's thread (greenlet affinity); only
+  not-yet-started goroutines may be stolen or move between Ms.
+* An M needs a P (GOMAXPROCS of them) to run goroutines, and normally
+  keeps its P.  A P changes hands only (a) when sysmon finds its M blocked
+  in a call that released the GIL (a "syscall": handoff_syscall, Go's
+  retake + handoffp), (b) when an M that lost its P wants one back
+  (`sched.pwait`, acquirep) and an owner is idle, has no work, or has used
+  up its slice, and (c) when its M exits.  A P's local queue holds only Gs
+  its current M can run, so a started G whose M has no P waits on the
+  global queue, under its M.  An M without a P runs no goroutine, except
+  the one that was in the syscall — until its next runtime call or
+  landing, where exitsyscall gets it a P back (Go's exitsyscall).
 * Every G status transition, run queue, timer heap and idle list is guarded
   by `sched.lock`.  Lock order: a channel's or mutex's lock, then
   `sched.lock`, then `suspend_lock` (_preempt.py).  Nothing takes
@@ -28,13 +37,14 @@ import _thread
 import random
 import threading
 import time
+from collections import deque
 from typing import Any, Callable
 
 import greenlet
 
 from ._debug import Debug
 from ._g import (
-    G, GoroutineExit, Gdead, Gpreempted, Grunnable, Grunning, Gwaiting,
+    G, GoroutineExit, Gdead, Gpreempted, Grunnable, Grunning, Gsyscall, Gwaiting,
 )
 from ._parking import complete
 from ._runq import GlobalRunQueue, LocalRunQueue
@@ -49,6 +59,7 @@ _getcurrent = greenlet.getcurrent
 TOLERANCE_NS = 50_000
 GFREE_MAX = 1024  # finished goroutines' greenlets kept per M for reuse (Go's gfree)
 STOP_GRACE_NS = 2_000_000_000  # how long run() waits for goroutines to honour GoroutineExit
+MAX_MS = 1000  # threads for Ms at most (Go's maxmcount is 10000; ours cost more)
 
 
 class Deadlock(RuntimeError):
@@ -77,6 +88,13 @@ class P:
         # bound to it (they cannot move) and takes no new work.
         self.draining = False
 
+    def owes_waiter(self, s: Sched) -> bool:
+        """Should p's M give it to the M waiting longest for a P (s.pwait)?
+        Yes once p's slice is over, or the waiter has waited a slice."""
+        now = nanotime()
+        limit = s.time_slice_ns - TOLERANCE_NS
+        return now - self.schedwhen >= limit or now - s.pwait[0].waitp_since >= limit
+
 
 class M:
     """A worker thread with its scheduler greenlet g0."""
@@ -85,10 +103,10 @@ class M:
         "id", "tid", "g0", "p", "curg", "cond", "idle", "gfree", "exiting",
         "backend", "armed", "preempt_gen", "signal_pending",
         "next_preempt_m", "exc_budget", "timer_armed", "timer_when", "locks", "stats",
-        "handoff", "polling",
+        "handoff", "polling", "sc_sample", "sc_since", "cpuclock", "waitp_since",
     )
 
-    def __init__(self, mid: int, p: P, lock: threading.Lock) -> None:
+    def __init__(self, mid: int, p: P | None, lock: threading.Lock) -> None:
         self.id = mid
         self.tid: int | None = None  # set when the thread starts (Go's mp.thread)
         self.g0: greenlet.greenlet | None = None
@@ -110,6 +128,19 @@ class M:
         self.stats = dict.fromkeys(M_STATS, 0)  # per M: no lost counts across threads
         self.handoff: tuple[G, bool] | None = None  # an unstarted G picked for g0 to start
         self.polling = False  # blocked in the netpoller: woken by netpoll_break
+        self.sc_sample: Any = None  # sysmon: what this M's thread was at (_sysmon.py)
+        self.sc_since = 0  # ... since when (nanotime); also when its syscall began
+        self.cpuclock: int | None = None  # its thread's CPU-time clock (set with tid)
+        self.waitp_since = 0  # when it joined sched.pwait
+
+    def set_thread(self) -> None:
+        """Called on the M's own thread when it starts (Go's mstart)."""
+        from ._sysmon import cpu_clock
+
+        self.tid = _get_ident()
+        self.cpuclock = cpu_clock(self.tid)
+        self.g0 = _getcurrent()
+        ms_by_tid[self.tid] = self
 
 
 M_STATS = ("switches", "preempt_requests", "preemptions", "preempt_unsafe",
@@ -146,7 +177,9 @@ class Sched:
         self.deadlock = False
         self.abandoned: list[G] = []
         self.start_ns = nanotime()
-        self.sysmon_stats = {"sysmon_ticks": 0}
+        self.sysmon_stats = {"sysmon_ticks": 0, "syscall_handoffs": 0, "syscall_reports": 0}
+        self.pwait: deque[M] = deque()  # Ms back from a syscall, waiting for a P
+        self.syscall_sites: set[tuple[str, int]] = set()  # reported by sysmon
         self.on_stop: Callable[[Sched], None] | None = None  # records the final dump
         self.sysmon_note = _thread.allocate_lock()  # held while sysmon sleeps
         self.netpoll: Any = None  # _netpoll.NetPoller, created on first I/O wait
@@ -215,7 +248,7 @@ def go(fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> G:
     try:
         g = newg(s, fn, args, kwargs)
         p = m.p
-        if p.draining:
+        if p is None or p.draining:  # (None: a syscall's return raced with its handoff)
             s.runq.put(g)
             wakep(s, s.ps[0])
         else:
@@ -326,13 +359,19 @@ def pick_next(s: Sched, m: M, dead: G | None = None,
     is giving up the CPU (no runtime lock held): run due timers, pick.
     A finished G is destroyed under the same lock hold (spawn is hot)."""
     p = m.p
-    if p.timers.heap and p.timers.due(nanotime()):
+    if p is not None and p.timers.heap and p.timers.due(nanotime()):
         run_timers(s, p)
     s.lock.acquire()
     try:
         if dead is not None:
             gdestroy(s, dead, joiners)
-        return None if m.exiting else _pick(s, m, p)
+        p = m.p
+        if m.exiting or p is None:
+            return None  # g0 finds work (findrunnable), or a P first
+        if s.pwait and p.owes_waiter(s):
+            releasep(s, m)  # an M back from a syscall waited long enough
+            return None
+        return _pick(s, m, p)
     finally:
         s.lock.release()
 
@@ -408,10 +447,17 @@ def gosched_m(m: M, g: G) -> None:
 
 
 def gopreempt_m(m: M, g: G) -> None:
-    """Preempted (async or cooperative): like a yield, behind the others."""
+    """Preempted (async or cooperative): like a yield, behind the others.
+    Also a chance to poll the network (not in Go, whose sysmon alone polls
+    while every P computes): a request that arrived while a goroutine
+    computed then waits one time slice, not sysmon's 10 ms on top."""
     g.preempt = False
-    m.p.preempt = False
+    if m.p is not None:
+        m.p.preempt = False
     gosched_m(m, g)
+    np = sched.netpoll
+    if np is not None:
+        np.poll_stale(sched.wakeup_granularity_ns)
 
 
 def preempt_park(m: M, g: G) -> None:
@@ -420,7 +466,8 @@ def preempt_park(m: M, g: G) -> None:
     with s.lock:
         g.preempt = False
         g.preempt_stop = False
-        m.p.preempt = False
+        if m.p is not None:
+            m.p.preempt = False
         g.atomicstatus = Gpreempted
 
 
@@ -457,7 +504,10 @@ def gosched(g: G) -> None:
 
 def checkpoint(g: G) -> None:
     """The cooperative safe point every runtime call passes (Go's stack-bound
-    check): deliver a pending throw(), honour a preemption request."""
+    check): get a P back after a syscall, deliver a pending throw(), honour
+    a preemption request."""
+    if g.m.p is None:
+        exitsyscall(g.m, g)
     checkpoint_exc(g)
     if g.preempt and g.nopreempt == 0:
         g.m.stats["preempt_coop"] += 1
@@ -484,6 +534,15 @@ def put_runnable(s: Sched, g: G, p: P, next: bool) -> None:
     wakep(s, p)
 
 
+def put_global(s: Sched, g: G) -> None:
+    """g's M has no P (it is in a syscall, waiting for a P, or idle): g
+    waits on the global queue for its M, which is woken to get a P."""
+    g.atomicstatus = Grunnable
+    s.runq.put(g)
+    if g.m.idle:
+        notewakeup(s, g.m)
+
+
 def ready_locked(s: Sched, g: G, next: bool = True) -> None:
     """goready: _Gwaiting -> _Grunnable on g's P (runnext by default).
     Idempotent: a G that is no longer waiting (thrown into, already readied)
@@ -492,6 +551,9 @@ def ready_locked(s: Sched, g: G, next: bool = True) -> None:
         return
     if g.scan:
         g.scan_ready = True
+        return
+    if g.m is not None and g.m.p is None:
+        put_global(s, g)
         return
     p = g.m.p if g.m is not None else _p_for_unbound(s)
     put_runnable(s, g, p, next)
@@ -537,8 +599,14 @@ def wakeup_preempt(s: Sched, p: P) -> None:
 
 
 def _p_for_unbound(s: Sched) -> P:
-    m = current_m()
-    return m.p if m is not None and not m.p.draining else s.ps[0]
+    return local_p(s, current_m())
+
+
+def local_p(s: Sched, m: M | None) -> P:
+    """The P for work readied or armed by m: its own, or P0 if m has none
+    (not a runtime thread, in a syscall) or is draining."""
+    p = m.p if m is not None else None
+    return p if p is not None and not p.draining else s.ps[0]
 
 
 def wakep(s: Sched, p: P) -> None:
@@ -548,7 +616,7 @@ def wakep(s: Sched, p: P) -> None:
         notewakeup(s, m)
     elif s.nmidle:
         for other in s.ms:
-            if other.idle and not other.p.draining:
+            if other.idle and other.p is not None and not other.p.draining:
                 notewakeup(s, other)
                 break
 
@@ -623,11 +691,21 @@ def gogo(m: M, g: G) -> None:
 
 
 def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
-    """The next G for m, blocking while there is none (Go's findRunnable)."""
-    p = m.p
+    """The next G for m, blocking while there is none (Go's findRunnable).
+    m's P may change while it waits, or go (it is re-read every round)."""
     with s.lock:
         while True:
+            p = m.p
+            if p is None:
+                if m.exiting:
+                    return None
+                if s.runq.has_own(m):
+                    acquirep(s, m)  # its goroutines are runnable again
+                else:
+                    stopm(s, m, None)  # a spare M: handoff_syscall may give it a P
+                continue
             if m.exiting:
+                releasep(s, m)  # to an M that still has goroutines to finish
                 return None
             if p.timers.heap and p.timers.due(nanotime()):
                 s.lock.release()  # timer functions take other locks
@@ -635,24 +713,184 @@ def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
                     run_timers(s, p)
                 finally:
                     s.lock.acquire()
+                continue  # p may have changed hands meanwhile
+            if s.pwait and p.owes_waiter(s):
+                releasep(s, m)
+                continue
             found = _pick(s, m, p)
             if found is not None:
                 return found
+            if s.pwait:
+                releasep(s, m)  # nothing to do here: an M back from a syscall has
+                continue
             if s.stopping and (not s.allgs or s.abandon):
                 stop_ms(s)
                 return None
-            m.idle = True
-            s.nmidle += 1
-            checkdead(s)  # may ready goroutines, and wake this very M
-            if m.idle:
-                np = s.netpoll
-                if np is not None and np.has_waiters() and not np.polling:
-                    netpoll_block(s, m, np, p.timers.sleep_for(nanotime()))
-                else:
-                    m.cond.wait(p.timers.sleep_for(nanotime()))
-            if m.idle:  # timed out: nobody woke us
-                m.idle = False
-                s.nmidle -= 1
+            stopm(s, m, p)
+
+
+def stopm(s: Sched, m: M, p: P | None) -> None:
+    """m has nothing to run: sleep until woken, p's next timer, or network
+    readiness (sched.lock held; released while asleep)."""
+    m.idle = True
+    s.nmidle += 1
+    checkdead(s)  # may ready goroutines, and wake this very M
+    if m.idle:
+        np = s.netpoll
+        if p is None:
+            m.cond.wait()
+        elif np is not None and np.has_waiters() and not np.polling:
+            netpoll_block(s, m, np, p.timers.sleep_for(nanotime()))
+        else:
+            m.cond.wait(p.timers.sleep_for(nanotime()))
+    if m.idle:  # timed out: nobody woke us
+        m.idle = False
+        s.nmidle -= 1
+
+
+# ---------------------------------------------------------------------------
+# Syscalls: Ps changing hands (Go's entersyscall/exitsyscall, handoffp)
+
+
+def transfer_p(s: Sched, p: P, to: M) -> None:
+    """Give p to `to` (sched.lock held).  The old owner's started Gs in p's
+    queue move to the global queue under it; `to` starts a fresh slice."""
+    old = p.m
+    if old is not None:
+        for g in p.runq.take_bound():
+            s.runq.put(g)
+        old.p = None
+    p.m = to
+    to.p = p
+    p.preempt = p.wakeup_pending = p.runnext_handoff = False
+    p.schedwhen = nanotime()
+    if to in s.pwait:
+        s.pwait.remove(to)
+
+
+def releasep(s: Sched, m: M) -> None:
+    """m gives its P to the M that has waited longest for one, if any and
+    if the P is not draining (sched.lock held)."""
+    p = m.p
+    if s.pwait and p is not None and not p.draining:
+        to = s.pwait.popleft()
+        transfer_p(s, p, to)
+        to.cond.notify()
+
+
+def acquirep(s: Sched, m: M) -> None:
+    """Block m until it has a P (sched.lock held; released while waiting):
+    an idle M's P at once, else the next P released (sched.pwait, FIFO)."""
+    while m.p is None:
+        for p in s.ps:
+            owner = p.m
+            if owner is not None and owner.idle and not p.draining and owner is not m:
+                transfer_p(s, p, m)
+                notewakeup(s, owner)  # it finds itself without a P
+                break
+        else:
+            if m not in s.pwait:
+                m.waitp_since = nanotime()
+                s.pwait.append(m)
+                wake_sysmon(s)  # it preempts whoever holds a P past its slice
+            m.cond.wait()
+
+
+def exitsyscall(m: M, g: G) -> None:
+    """g's thread is back from a call during which sysmon gave its P away
+    (handoff_syscall).  Block the thread until it has a P again — only this
+    thread can run g — then g runs on with a fresh slice (Go's
+    exitsyscall).  Runs on g's stack with no runtime lock held."""
+    s = sched
+    with s.lock:
+        exitsyscall_locked(s, m, g)
+
+
+def exitsyscall_locked(s: Sched, m: M, g: G) -> None:
+    while True:
+        while g.scan:  # suspend_g holds it: resume_g notifies m.cond
+            m.cond.wait()
+        acquirep(s, m)
+        if not g.scan:
+            break
+        handoffp(s, m)  # suspended while it waited for a P: others may need it
+    p = m.p
+    g.atomicstatus = Grunning
+    g.preempt = p.preempt = False  # the handoff's request is served
+    p.schedtick += 1
+    p.schedwhen = nanotime()
+    if m.backend is not None:
+        m.backend.on_execute(m, g)  # (the signal backend re-arms its timer)
+
+
+def getp(s: Sched, g: G) -> P:
+    """g's own P, for a timer that must not fire before g parks (sched.lock
+    held).  If a syscall's handoff raced with g's return, get a P first."""
+    m = g.m
+    if m.p is None:
+        exitsyscall_locked(s, m, g)
+    return m.p  # type: ignore[return-value]
+
+
+def handoff_syscall(s: Sched, m: M, sample: Any) -> bool:
+    """sysmon: m's goroutine has been blocked in a GIL-releasing call since
+    `sample` was taken.  Mark it _Gsyscall and give m's P to a waiting M, an
+    idle spare one, or a new one (Go's retake + handoffp); m finds out when
+    its thread next runs Python code (exitsyscall)."""
+    with s.lock:
+        g = m.curg
+        p = m.p
+        if s.stopping or m.sc_sample is not sample or g is None or p is None \
+                or g.atomicstatus != Grunning or p.draining:
+            return False
+        if not handoffp(s, m):
+            return False
+        g.atomicstatus = Gsyscall
+        g.preempt = True  # the next runtime call or landing runs exitsyscall
+        s.sysmon_stats["syscall_handoffs"] += 1
+    return True
+
+
+def handoffp(s: Sched, m: M) -> bool:
+    """Give m's P to the M waiting longest for one, else to an idle spare
+    M, else to a new M (sched.lock held).  False if no M could be had."""
+    to = s.pwait[0] if s.pwait else None
+    if to is None:
+        to = next((o for o in s.ms if o.p is None and o.idle and not o.exiting), None)
+    if to is None:
+        if len(s.ms) >= MAX_MS:
+            return False
+        to = M(len(s.ms), None, s.lock)
+        if s.async_preempt:
+            from ._monitoring import MonitoringBackend
+
+            to.backend = MonitoringBackend(s)
+        s.ms.append(to)
+        transfer_p(s, m.p, to)  # type: ignore[arg-type]
+        s.threads.append(newm(to))  # (its loop waits for sched.lock)
+        return True
+    transfer_p(s, m.p, to)  # type: ignore[arg-type]
+    if to.idle:
+        notewakeup(s, to)
+    else:
+        to.cond.notify()  # it waited in acquirep
+    return True
+
+
+def newm(m: M) -> threading.Thread:
+    """Start m's thread and scheduler loop (Go's newm); returns once m.tid is set."""
+    started = _thread.allocate_lock()  # the runtime's own locks are never counted
+    started.acquire()
+
+    def mstart() -> None:
+        m.set_thread()
+        started.release()
+        schedule(m)
+
+    t = threading.Thread(target=mstart, name=f"goroutines-M{m.id}", daemon=True)
+    t.start()
+    started.acquire()
+    return t
 
 
 def netpoll_block(s: Sched, m: M, np: Any, timeout: float | None) -> None:

@@ -188,7 +188,7 @@ def _block(g: Any, active: list[tuple[int, Any]], locks: list[Any],
     if deadline is not None:
         tmo = SelectTimeout(sel, g, locks)
         with s.lock:
-            _sched.add_timer(s, g.m.p, deadline, tmo)
+            _sched.add_timer(s, _sched.getp(s, g), deadline, tmo)
     reason = "select" if active else "select (no cases)"
     cancelled = False
     while True:

@@ -33,6 +33,7 @@ from . import _monitoring, _preempt, _sched, _sysmon
 
 SIG = signal.SIGALRM
 RETRY_NS = 100_000  # a lock was busy, or g0 was running: try again this soon
+BUILTIN_RETRY_NS = 10_000_000  # a goroutine running a builtin as its function
 
 
 def available() -> bool:
@@ -85,9 +86,9 @@ class SignalBackend(_monitoring.MonitoringBackend):
         _preempt.acknowledge(m)
         m.timer_armed = False
         g = m.curg
-        if g is None or s.exiting:
-            return
         p = m.p
+        if g is None or p is None or s.exiting:
+            return  # (no P: a syscall; sysmon armed its return instead)
         now = time.perf_counter_ns()
         if not g.preempt and (now >= p.schedwhen + s.time_slice_ns - _sched.TOLERANCE_NS
                               or (p.timers.due(now) and p.timers.urgent_first())):
@@ -105,11 +106,22 @@ class SignalBackend(_monitoring.MonitoringBackend):
                 armed = _monitoring.arm(m, frame)
             finally:
                 _preempt.suspend_lock.release()
+            if not armed and frame is not None and frame.f_code is _sched.ENTRY_CODE:
+                # The goroutine's function is a builtin (gr.go(time.sleep, 5)):
+                # nothing to arm until it calls back into Python; look again
+                # much later, or a blocked thread gets a signal every retry.
+                m.next_preempt_m = now + BUILTIN_RETRY_NS
+                return
             if not armed:
                 # Not on the goroutine's stack (g0, between execute and the
                 # switch): nothing to arm yet, so look again in a moment.
                 self._arm_timer(m, now + RETRY_NS)
-            elif g.wants_exc():
+                return
+            # The arming is the injection now in flight, acknowledged by its
+            # landing: sysmon must not re-send while it waits — a thread blocked
+            # in a C call would get a signal every retry (and look busy).
+            m.signal_pending = True
+            if g.wants_exc():
                 # Keep watching: the landing may raise the exception without
                 # switching out, and then no execute() re-arms this timer.
                 self._arm_timer(m, max(_sysmon.deadline(s, p), now + _preempt.UNSAFE_RETRY_NS))

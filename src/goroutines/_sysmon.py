@@ -7,6 +7,18 @@ pending throw() to a running goroutine is re-sent the same way.  It polls
 the network when no M has for 10 ms (_netpoll.py), enforces the grace
 period of a stopping runtime and prints schedtrace.
 
+Syscalls (Go's retake of a P in _Psyscall): CPython cannot tell us when a
+thread enters a C call that releases the GIL, so sysmon samples each
+running M — its goroutine, schedtick, top frame, that frame's last
+instruction and the thread's CPU time.  All unchanged (the CPU time nearly)
+for SYSCALL_NS means the thread is blocked outside the interpreter (a thread that computes, or
+waits for the GIL between bytecodes, gets it while sysmon sleeps and uses
+CPU).  Where a thread's CPU clock cannot be read (macOS), there is no
+detection.  If other work waits, or after FORCE_HANDOFF_NS anyway,
+its P is handed to another M (handoff_syscall).  The goroutines bound to
+the blocked thread cannot move; if some of them are runnable while it
+stays blocked past REPORT_NS, the call site is reported once on stderr.
+
 Sleep policy: Go's — 20 µs, doubling after 50 idle ticks up to 10 ms —
 except that while some P is running a goroutine it wakes at that slice's
 deadline instead of polling (each wake-up costs the workers a GIL
@@ -16,15 +28,21 @@ kernel timer for slices; sysmon only re-sends requests to it.
 
 from __future__ import annotations
 
+import linecache
 import sys
 import threading
+import time
 from typing import Any
 
-from . import _netpoll, _preempt, _sched
-from ._g import STATUS_NAMES
+from . import _hazards, _locks, _netpoll, _preempt, _sched
+from ._g import STATUS_NAMES, Grunning, Gsyscall
 
 MIN_SLEEP_NS = 20_000
 MAX_SLEEP_NS = 10_000_000
+SYSCALL_NS = 2_000_000  # unchanged this long: blocked outside the interpreter
+FORCE_HANDOFF_NS = 10_000_000  # hand off even if no other work waits (Go: 10 ms)
+CPU_SHARE = 8  # a blocked thread uses less than 1/8 of a CPU (signal handlers)
+REPORT_NS = 100_000_000  # report a call that keeps runnable goroutines waiting
 
 
 class Sysmon:
@@ -62,8 +80,8 @@ class Sysmon:
                 return
             now = _sched.nanotime()
             s.sysmon_stats["sysmon_ticks"] += 1
-            idle = 0 if self.retake(now) else idle + 1
-            if self.netpoll(now):
+            idle = 0 if self.retake(now) + self.syscalls(now) else idle + 1
+            if self.netpoll():
                 idle = 0
             if s.stopping and not s.abandon and now > s.stop_deadline:
                 abandon(s)
@@ -71,16 +89,69 @@ class Sysmon:
                 self.last_trace = now
                 sys.stderr.write(schedtrace(s, s.debug.scheddetail, now))
 
-    def netpoll(self, now: int) -> bool:
+    def netpoll(self) -> bool:
         """Poll the network if nobody has for 10 ms (every M computing), so
         that goroutines waiting for I/O are readied anyway (Go's sysmon)."""
         np = self.s.netpoll
-        if np is None or np.polling or not np.has_waiters() \
-                or now - np.lastpoll < _netpoll.SYSMON_POLL_NS:
-            return False
-        ready = np.poll(0)
-        np.deliver(ready)
-        return bool(ready)
+        return np is not None and np.poll_stale(_netpoll.SYSMON_POLL_NS)
+
+    def syscalls(self, now: int) -> int:
+        """Find Ms blocked in a GIL-releasing call; hand off their Ps and
+        report calls that keep goroutines waiting.  Returns the handoffs."""
+        s = self.s
+        frames = None
+        n = 0
+        for m in list(s.ms):
+            g = m.curg
+            if g is None or m.tid is None or m.exiting:
+                m.sc_sample = None
+                continue
+            if g.atomicstatus == Gsyscall:
+                if now - m.sc_since >= REPORT_NS:
+                    self.report(m, g, now)
+                continue
+            p = m.p
+            if g.atomicstatus != Grunning or p is None or p.draining:
+                continue
+            if frames is None:
+                frames = sys._current_frames()
+            sample = blocked_sample(m, g, p, frames.get(m.tid))
+            if not same_place(sample, m.sc_sample, now - m.sc_since):
+                m.sc_sample = sample
+                m.sc_since = now
+            elif now - m.sc_since >= SYSCALL_NS and \
+                    (now - m.sc_since >= FORCE_HANDOFF_NS or has_other_work(s, p)) and \
+                    _sched.handoff_syscall(s, m, m.sc_sample):
+                _preempt.notify_exitsyscall(m)
+                n += 1
+        return n
+
+    def report(self, m: Any, g: Any, now: int) -> None:
+        """The goroutines bound to m wait for its syscall: say so, once per
+        call site (gevent's blocking monitor does the same for its hub)."""
+        s = self.s
+        sample = m.sc_sample
+        if sample is None or not s.runq.has_own(m):
+            return
+        code, line = sample[2].f_code, sample[2].f_lineno
+        if code is _sched.ENTRY_CODE:  # the goroutine's function is the call
+            site: tuple = (repr(g.fn), 0)
+            where = f"its function {g.fn!r}"
+        else:
+            site = (code.co_filename, line)
+            src = linecache.getline(code.co_filename, line).strip()
+            where = f"{code.co_filename}:{line} in {code.co_name}" + (f": {src}" if src else "")
+        if site in s.syscall_sites:
+            return
+        s.syscall_sites.add(site)
+        s.sysmon_stats["syscall_reports"] += 1
+        sys.stderr.write(
+            f"goroutines: goroutine {g.id} has blocked its thread (M{m.id}) for "
+            f"{(now - m.sc_since) / 1e9:.2f} s in a call that released the GIL, at " + where +
+            ".\n  Goroutines that started on that thread cannot run until it returns "
+            "(other goroutines run on another thread).\n  Use goroutines.blocking(fn, ...) "
+            "for this call, or goroutines.patch() for sockets, time.sleep and select.\n"
+        )
 
     def until_next_deadline(self, now: int) -> int:
         best = MAX_SLEEP_NS
@@ -129,6 +200,52 @@ class Sysmon:
                     _sched.wakeup_preempt(s, p)
                 n += 1
         return n
+
+
+def blocked_sample(m: Any, g: Any, p: Any, frame: Any) -> tuple | None:
+    """What sysmon compares between ticks to see a thread stuck in C; None
+    where that is no syscall: g0, or the runtime's own code (its waits are
+    short) — except a counted thread lock's acquire, which the user called."""
+    if frame is None or m.cpuclock is None:
+        return None
+    code = frame.f_code
+    if _hazards.is_runtime_code(code) and code not in SYSCALL_FRAMES:
+        return None
+    try:
+        cpu = time.clock_gettime_ns(m.cpuclock)
+    except OSError:  # the thread is gone
+        return None
+    return (g, p.schedtick, frame, frame.f_lasti, cpu)
+
+
+# Runtime frames that call into user-chosen C code: a counted thread lock's
+# acquire, and a goroutine whose function is itself a builtin (time.sleep).
+SYSCALL_FRAMES = _locks.BLOCKING_CODES | {_sched.ENTRY_CODE}
+
+
+def same_place(now: tuple | None, then: tuple | None, elapsed: int) -> bool:
+    """Has the thread stayed at `then` (same goroutine, slice, frame and
+    instruction) using almost no CPU?  A signal handler run during the call
+    (the signal backend's) costs a little; running Python costs more than
+    1/CPU_SHARE of the time even on a thread that mostly waits for the GIL."""
+    if now is None or then is None or now[:4] != then[:4]:
+        return False
+    return (now[4] - then[4]) * CPU_SHARE <= elapsed
+
+
+def cpu_clock(tid: int) -> int | None:
+    """The CPU-time clock of thread `tid`, or None where there is none."""
+    try:
+        return time.pthread_getcpuclockid(tid)
+    except (AttributeError, OSError):
+        return None
+
+
+def has_other_work(s: Any, p: Any) -> bool:
+    """Is anything waiting that another M could run with p (Go's retake:
+    a non-empty run queue, or nobody idle to take new work)?"""
+    return bool(len(p.runq) or len(s.runq) or p.timers.heap or s.pwait
+                or (s.netpoll is not None and s.netpoll.has_waiters()))
 
 
 def deadline(s: Any, p: Any) -> int:
@@ -187,7 +304,7 @@ def schedtrace(s: Any, detailed: bool, now: int) -> str:
     for m in s.ms:
         curg = m.curg.id if m.curg else "nil"
         out.append(
-            f"  M{m.id}: p={m.p.id} curg={curg} mallocing=0 throwing=0 preemptoff= locks={m.locks} "
+            f"  M{m.id}: p={m.p.id if m.p else 'nil'} curg={curg} mallocing=0 throwing=0 preemptoff= locks={m.locks} "
             f"dying=0 spinning=false blocked={'true' if m.idle else 'false'} lockedg=nil\n"
         )
     for g in list(s.allgs.values()):

@@ -52,8 +52,7 @@ def running_sched(what: str) -> _sched.Sched:
 def local_p(s: _sched.Sched) -> _sched.P:
     """The P whose M should run a timer armed by the caller: the caller's own
     (a running M is never idle), or P0 from outside the runtime's threads."""
-    m = _sched.current_m()
-    return m.p if m is not None and not m.p.draining else s.ps[0]
+    return _sched.local_p(s, _sched.current_m())
 
 
 def sleep(seconds: float) -> None:
@@ -64,7 +63,7 @@ def sleep(seconds: float) -> None:
         return
     s = _sched.sched
     with s.lock:  # only this P's M runs its timers, after g has parked
-        _sched.add_timer(s, g.m.p, _sched.nanotime() + d, g)
+        _sched.add_timer(s, _sched.getp(s, g), _sched.nanotime() + d, g)
     while True:
         _sched.gopark(g, None, None, "sleep")
         if g.timer_seq == 0:
