@@ -17,7 +17,8 @@ async_preempt, suspend_g), _monitoring and _signal (the two preemption
 backends), _excsafe (where an exception may be raised), _hazards (where a
 goroutine must not be switched out), _parking/_chan/_select/_sync (blocking
 objects), _netpoll (the netpoller), _socket (cooperative sockets),
-_blocking (blocking(): calls on a thread pool), _time (Timer, Ticker, sleep), _context (contexts and the scopes
+_blocking (blocking(): calls on a thread pool), _patch (patch(): the
+standard library made cooperative), _time (Timer, Ticker, sleep), _context (contexts and the scopes
 that raise their cancellation inside running code), _join, _locks, _run
 (run's lifecycle), _debug (GOROUTINES_DEBUG), _api (the functions below).
 """
@@ -33,6 +34,7 @@ from ._context import (
 )
 from ._g import G as Goroutine
 from ._g import GoroutineExit
+from ._patch import patch, unpatch
 from ._run import run
 from ._sched import Deadlock, go  # go: no wrapper, spawning is hot
 from ._sync import Cond, Locker, Mutex, Once, RWMutex, Semaphore, WaitGroup
@@ -48,5 +50,5 @@ __all__ = [
     "Cond", "Locker", "Once", "RWMutex", "Semaphore",
     "Cancelled", "Context", "Timeout", "background", "timeout", "with_cancel", "with_deadline",
     "with_timeout", "with_value",
-    "Socket", "blocking", "blocking_fn", "dial", "listen",
+    "Socket", "blocking", "blocking_fn", "dial", "listen", "patch", "unpatch",
 ]
