@@ -10,6 +10,7 @@ Sections (details in each module's docstring):
   channels  ping-pong round trip, 8-producer fan-in, select over 4 channels
   timers    2 ms timers beside 4 CPU hogs; gr.timeout() around a pure-Python loop
   net       TCP echo on 127.0.0.1, 100 concurrent clients: round trips/s, latency p50/p99
+  http      a cheap HTTP endpoint's latency while CPU-heavy requests keep the server busy
 
 Every case runs in its own subprocess (bench/child.py) with a timeout, repeated and reduced
 to medians; a failed, timed-out or noisy (stderr output, non-zero exit) child becomes a
@@ -71,6 +72,11 @@ class Config:
     echo_clients: int = 100
     echo_msgs: int = 200
     echo_reps: int = 3
+    http_heavy_n: int = 3_000_000
+    http_heavy_clients: int = 2
+    http_seconds: float = 4.0
+    http_probe_gap_s: float = 0.01
+    http_reps: int = 3
     timeout_s: float = 120.0
 
     @classmethod
@@ -79,7 +85,8 @@ class Config:
                    overhead_cpu_s=0.1, overhead_pairs=2, overhead_reps=1, spawn_n=20_000,
                    spawn_reps=1, parked_reps=1, pingpong_n=20_000, fanin_n=10_000,
                    select_n=10_000, channels_reps=1, timer_reps=1, timeout_trials=20,
-                   timeout_reps=1, echo_msgs=50, echo_reps=1, timeout_s=60.0)
+                   timeout_reps=1, echo_msgs=50, echo_reps=1, http_seconds=1.5,
+                   http_reps=1, timeout_s=60.0)
 
 
 @dataclass
@@ -245,6 +252,17 @@ def net_cases(cfg, _iters_per_s):
              cfg.echo_reps),
         Case("echo-gevent", "gevent StreamServer", "net", "gevent_echo", kw, cfg.echo_reps),
         Case("echo-asyncio", "asyncio streams", "net", "asyncio_echo", kw, cfg.echo_reps),
+    ]
+
+
+def http_cases(cfg, _iters_per_s):
+    kw = {"heavy_n": cfg.http_heavy_n, "heavy_clients": cfg.http_heavy_clients,
+          "seconds": cfg.http_seconds, "probe_gap_s": cfg.http_probe_gap_s}
+    return [
+        Case("http-gr", "goroutines examples/http_server.py (h11), one P", "web",
+             "goroutines_http", kw, cfg.http_reps),
+        Case("http-gevent", "gevent pywsgi", "web", "gevent_http", kw, cfg.http_reps),
+        Case("http-asyncio", "asyncio streams + h11", "web", "asyncio_http", kw, cfg.http_reps),
     ]
 
 
@@ -514,6 +532,23 @@ def report_net(cases, cfg):
                  "p99 ÷ gevent"], cases, row)
 
 
+def report_http(cases, cfg):
+    by = {c.key: c.medians for c in cases}
+
+    def row(c):
+        m = c.medians
+        peer = by.get("http-gevent", {})
+        return [c.label, fmt(m["cheap_p50_ms"], ".1f"), fmt(m["cheap_p99_ms"], ".1f"),
+                fmt(m["cheap_max_ms"], ".1f"), fmt(ratio(m["cheap_p99_ms"],
+                peer.get("cheap_p99_ms"))), fmt(m["cheap_n"], ".0f"), fmt(m["heavy_per_s"], ".2f")]
+
+    print_table(f"HTTP: /cheap latency while {cfg.http_heavy_clients} clients request /heavy "
+                f"(n={cfg.http_heavy_n:,}) back to back; load from a separate process, "
+                f"{cfg.http_seconds} s per run (medians of {cfg.http_reps})",
+                ["server", "cheap p50 ms", "p99 ms", "max ms", "p99 ÷ gevent",
+                 "cheap answered", "heavy/s"], cases, row)
+
+
 SECTIONS = {
     "fairness": (fairness_cases, report_fairness),
     "latency": (latency_cases, report_latency),
@@ -522,6 +557,7 @@ SECTIONS = {
     "channels": (channels_cases, report_channels),
     "timers": (timers_cases, report_timers),
     "net": (net_cases, report_net),
+    "http": (http_cases, report_http),
 }
 
 

@@ -54,12 +54,13 @@ def _poller() -> _netpoll.NetPoller | None:
 class Socket(_stdsocket.socket):
     """A socket.socket that parks the calling goroutine while it would block."""
 
-    __slots__ = ("_gr_timeout",)
+    __slots__ = ("_gr_timeout", "_gr_nodelay")
 
     def __init__(self, family: int = -1, type: int = -1, proto: int = -1,
                  fileno: int | None = None) -> None:
         super().__init__(family, type, proto, fileno)
         self._gr_timeout: float | None = _stdsocket.getdefaulttimeout()
+        self._gr_nodelay = False  # listen(): accepted connections get TCP_NODELAY
         super().setblocking(False)
 
     # -- timeouts (kept here: the descriptor itself never blocks) ---------
@@ -162,6 +163,8 @@ class Socket(_stdsocket.socket):
         sock = Socket(self.family, self.type, self.proto, fileno=fd)
         if _stdsocket.getdefaulttimeout() is None and self._gr_timeout is not None:
             sock.settimeout(None)  # as socket.accept: a blocking listener's children block
+        if self._gr_nodelay:
+            _nodelay(sock)
         return sock, addr
 
     def connect(self, address: Any) -> None:
@@ -208,7 +211,12 @@ def _wait_thread(sock: Socket, mode: int, timeout: float | None) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Go-style helpers
+# Go-style helpers: TCP connections have Nagle's algorithm off, as in Go (a
+# response written in pieces would otherwise wait ~40 ms for a delayed ACK).
+
+
+def _nodelay(sock: Socket) -> None:
+    sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
 
 
 def listen(address: tuple[str, int], backlog: int = _stdsocket.SOMAXCONN, *,
@@ -222,6 +230,7 @@ def listen(address: tuple[str, int], backlog: int = _stdsocket.SOMAXCONN, *,
             sock.setsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_REUSEPORT, 1)
         sock.bind(address)
         sock.listen(backlog)
+        sock._gr_nodelay = True
     except BaseException:
         sock.close()
         raise
@@ -240,6 +249,7 @@ def dial(address: tuple[str, int], timeout: float | None = None) -> Socket:
         try:
             sock.settimeout(timeout)
             sock.connect(addr)
+            _nodelay(sock)
             return sock
         except OSError as e:
             sock.close()
