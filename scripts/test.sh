@@ -17,6 +17,6 @@ for py in "${PYTHONS[@]}"; do
         tests/test_chan.py tests/test_sync.py tests/test_sync_more.py tests/test_select.py \
         tests/test_time.py tests/test_context.py tests/test_chan_model.py tests/test_net.py \
         tests/test_suspend_throw.py tests/test_excsafe_fuzz.py tests/test_syscall.py \
-        tests/test_patch.py || status=1
+        tests/test_patch.py tests/test_tls.py || status=1
 done
 exit $status

@@ -5,6 +5,7 @@ fresh interpreter and returns its JSON-decoded result.  Hang-prone scenarios
 (deadlocks, preemption inside logging/queue/import/__del__, hogs that must be
 stopped) run that way, so a hang fails one test instead of killing the session.
 """
+import contextlib
 import json
 import os
 import subprocess
@@ -143,3 +144,61 @@ def in_thread(fn, *args, **kwargs):
     if "error" in box:
         raise box["error"]
     return box["result"]
+
+
+def echo_server(ln, prepare=None):
+    """Accept on listener `ln` until it is closed; echo every connection in its
+    own goroutine, after `prepare(conn)` (a TLS handshake) if given."""
+    import goroutines as gr
+
+    def handle(c):
+        with c:
+            if prepare is not None:
+                prepare(c)
+            while True:
+                d = c.recv(4096)
+                if not d:
+                    return
+                c.sendall(d)
+
+    def serve():
+        while True:
+            try:
+                c, _ = ln.accept()
+            except OSError:
+                return
+            gr.go(handle, c)
+
+    return gr.go(serve)
+
+
+@contextlib.contextmanager
+def slow_http_server(delay, ssl_context=None):
+    """A threaded http.server on 127.0.0.1 (plain threads, not goroutines) that
+    answers GET with its path after `delay` seconds; yields the port."""
+    import http.server
+    import threading
+    import time
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            time.sleep(delay)
+            body = self.path.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if ssl_context is not None:
+        srv.socket = ssl_context.wrap_socket(srv.socket, server_side=True)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield srv.server_address[1]
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -7,37 +7,16 @@ import time
 import pytest
 
 import goroutines as gr
-from _util import run_isolated, spin_for
+from _util import echo_server, run_isolated, spin_for
 
 pytestmark = pytest.mark.timeout(90)
-
-
-def _echo_server(ln):
-    """Accept until ln is closed; echo every connection in its own goroutine."""
-    def handle(c):
-        with c:
-            while True:
-                d = c.recv(4096)
-                if not d:
-                    return
-                c.sendall(d)
-
-    def serve():
-        while True:
-            try:
-                c, _ = ln.accept()
-            except OSError:
-                return
-            gr.go(handle, c)
-
-    return gr.go(serve)
 
 
 def _scn_echo_many_clients(procs, nclients, msgs):
     def main():
         ln = gr.listen(("127.0.0.1", 0))
         port = ln.getsockname()[1]
-        _echo_server(ln)
+        echo_server(ln)
         wg = gr.WaitGroup()
         wg.add(nclients)
         bad = []

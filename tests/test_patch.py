@@ -1,17 +1,15 @@
 """goroutines.patch(): socket, time.sleep, select and selectors made
 cooperative in goroutines, unchanged in plain threads, and reversible."""
-import http.server
 import select
 import selectors
 import socket
-import threading
 import time
 import urllib.request
 
 import pytest
 
 import goroutines as gr
-from _util import run_isolated
+from _util import run_isolated, slow_http_server
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -54,27 +52,10 @@ def test_time_sleep_in_a_plain_thread_still_blocks_it():
         assert time.monotonic() - t0 >= 0.05
 
 
-class _SlowHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's name
-        time.sleep(0.3)  # the server's own thread: not a goroutine
-        body = self.path.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def slow_server():
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SlowHandler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield srv.server_address[1]
-    srv.shutdown()
-    srv.server_close()
+    with slow_http_server(0.3) as port:
+        yield port
 
 
 def _scn_clients(port, n, lib):

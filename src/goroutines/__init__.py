@@ -16,7 +16,7 @@ scheduler loop), _timers (per-P timer heaps), _sysmon, _preempt (preempt_m,
 async_preempt, suspend_g), _monitoring and _signal (the two preemption
 backends), _excsafe (where an exception may be raised), _hazards (where a
 goroutine must not be switched out), _parking/_chan/_select/_sync (blocking
-objects), _netpoll (the netpoller), _socket (cooperative sockets),
+objects), _netpoll (the netpoller), _socket (cooperative sockets), _tls (TLS on them),
 _blocking (blocking(): calls on a thread pool), _patch (patch(): the
 standard library made cooperative), _time (Timer, Ticker, sleep), _context (contexts and the scopes
 that raise their cancellation inside running code), _join, _locks, _run
@@ -41,6 +41,7 @@ from ._sync import Cond, Locker, Mutex, Once, RWMutex, Semaphore, WaitGroup
 from ._select import Recv, Selected, Send, select
 from ._socket import Socket, dial, listen
 from ._time import Ticker, Timer, after, after_func, sleep
+from ._tls import SSLSocket
 
 __all__ = [
     "Chan", "ChanClosed", "Deadlock", "Goroutine", "GoroutineExit", "Mutex", "Suspended",
@@ -51,4 +52,5 @@ __all__ = [
     "Cancelled", "Context", "Timeout", "background", "timeout", "with_cancel", "with_deadline",
     "with_timeout", "with_value",
     "Socket", "blocking", "blocking_fn", "dial", "listen", "patch", "unpatch",
+    "SSLSocket",
 ]

@@ -9,15 +9,16 @@ original call:
   `urllib.request` and `requests`/urllib3 park the goroutine on I/O;
   `getaddrinfo`, `gethostbyname(_ex)`, `gethostbyaddr` and `getnameinfo`
   run through `blocking()`.
+* `ssl.SSLContext.sslsocket_class` becomes `goroutines.SSLSocket`, so TLS
+  (https with urllib or requests) parks on the netpoller too.
 * `time.sleep` becomes `goroutines.sleep`.
 * `select.select` and `selectors.DefaultSelector` wait in the netpoller and
   then ask the real call with a zero timeout, so the answer is the kernel's.
 
 What is not: objects created before patch() (sockets, selectors), names
-imported before it (`from time import sleep`), `select.poll`/`epoll`, and
-TLS sockets' handshakes and reads (`ssl` wraps the descriptor in C) — those
-still block their M, which sysmon notices and hands its P to another M
-(_sysmon.py).  Patch first, then import the client libraries, as with
+imported before it (`from time import sleep`), and `select.poll`/`epoll` —
+those still block their M, which sysmon notices and hands its P to another
+M (_sysmon.py).  Patch first, then import the client libraries, as with
 gevent's monkey.patch_all().  `unpatch()` (or leaving `with patch():`)
 restores everything.
 """
@@ -27,6 +28,7 @@ from __future__ import annotations
 import select as _select
 import selectors as _selectors
 import socket as _socket
+import ssl as _ssl
 import time as _time
 from typing import Any
 
@@ -34,6 +36,7 @@ from . import _netpoll, _sched
 from ._blocking import blocking
 from ._socket import Socket, _poller
 from ._time import sleep as _gr_sleep
+from ._tls import SSLSocket
 
 _originals: dict[tuple[Any, str], Any] = {}
 _real_sleep = _time.sleep  # (what the replacements fall back to)
@@ -119,6 +122,7 @@ def _replacements() -> dict[tuple[Any, str], Any]:
         (_time, "sleep"): _sleep,
         (_select, "select"): _select_select,
         (_selectors, "DefaultSelector"): _selector_class(_selectors.DefaultSelector),
+        (_ssl.SSLContext, "sslsocket_class"): SSLSocket,
     }
     for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr",
                  "getnameinfo"):

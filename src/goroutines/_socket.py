@@ -51,17 +51,16 @@ def _poller() -> _netpoll.NetPoller | None:
     return np
 
 
-class Socket(_stdsocket.socket):
-    """A socket.socket that parks the calling goroutine while it would block."""
+_raw = _stdsocket.socket  # the C-level operations, past any override
 
-    __slots__ = ("_gr_timeout", "_gr_nodelay")
 
-    def __init__(self, family: int = -1, type: int = -1, proto: int = -1,
-                 fileno: int | None = None) -> None:
-        super().__init__(family, type, proto, fileno)
-        self._gr_timeout: float | None = _stdsocket.getdefaulttimeout()
-        self._gr_nodelay = False  # listen(): accepted connections get TCP_NODELAY
-        super().setblocking(False)
+class Waiting:
+    """The cooperative core shared by Socket and _tls.SSLSocket: the
+    descriptor never blocks (the C-level timeout stays 0); the timeout the
+    caller set is kept here and applied while the goroutine waits."""
+
+    __slots__ = ()
+    _gr_timeout: float | None
 
     # -- timeouts (kept here: the descriptor itself never blocks) ---------
 
@@ -74,15 +73,19 @@ class Socket(_stdsocket.socket):
                 raise ValueError("Timeout value out of range")
             value = float(value)
         self._gr_timeout = value
+        _raw.setblocking(self, False)  # type: ignore[arg-type]
 
     def gettimeout(self) -> float | None:
         return self._gr_timeout
 
     def setblocking(self, flag: bool) -> None:
-        self._gr_timeout = None if flag else 0.0
+        self.settimeout(None if flag else 0.0)
+
+    def getblocking(self) -> bool:
+        return self._gr_timeout != 0.0
 
     @property
-    def timeout(self) -> float | None:  # type: ignore[override]
+    def timeout(self) -> float | None:
         return self._gr_timeout
 
     # -- the waiting loop -------------------------------------------------
@@ -122,6 +125,42 @@ class Socket(_stdsocket.socket):
                 raise  # a gr.timeout() scope's Timeout, not this socket's
             raise TimeoutError("timed out") from None
 
+    def connect_ex(self, address: Any) -> int:
+        err = _raw.connect_ex(self, address)  # type: ignore[arg-type]
+        if err not in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EAGAIN):
+            return err
+        if self._gr_timeout == 0.0:
+            return err
+        deadline = None if self._gr_timeout is None else time.monotonic() + self._gr_timeout
+        while True:
+            self._wait(WRITE, deadline)
+            err = self.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_ERROR)  # type: ignore[attr-defined]
+            if err != errno.EINPROGRESS:
+                return err
+
+    def _accept_fd(self) -> tuple[int, Any]:
+        return self._io(READ, self._accept)  # type: ignore[attr-defined]
+
+    def _real_close(self, *args: Any, **kwargs: Any) -> None:
+        _forget(self)
+        super()._real_close(*args, **kwargs)  # type: ignore[misc]
+
+    def detach(self) -> int:
+        _forget(self)
+        return super().detach()  # type: ignore[misc]
+
+
+class Socket(Waiting, _stdsocket.socket):
+    """A socket.socket that parks the calling goroutine while it would block."""
+
+    __slots__ = ("_gr_timeout", "_gr_nodelay")
+
+    def __init__(self, family: int = -1, type: int = -1, proto: int = -1,
+                 fileno: int | None = None) -> None:
+        super().__init__(family, type, proto, fileno)
+        self._gr_nodelay = False  # listen(): accepted connections get TCP_NODELAY
+        self.settimeout(_stdsocket.getdefaulttimeout())
+
     # -- the blocking API -------------------------------------------------
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
@@ -159,7 +198,7 @@ class Socket(_stdsocket.socket):
         return self._sendfile_use_send(file, offset, count)
 
     def accept(self) -> tuple["Socket", Any]:
-        fd, addr = self._io(READ, self._accept)
+        fd, addr = self._accept_fd()
         sock = Socket(self.family, self.type, self.proto, fileno=fd)
         if _stdsocket.getdefaulttimeout() is None and self._gr_timeout is not None:
             sock.settimeout(None)  # as socket.accept: a blocking listener's children block
@@ -172,29 +211,8 @@ class Socket(_stdsocket.socket):
         if err:
             raise OSError(err, errno.errorcode.get(err, "connect failed"))
 
-    def connect_ex(self, address: Any) -> int:
-        err = super().connect_ex(address)
-        if err not in (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EAGAIN):
-            return err
-        if self._gr_timeout == 0.0:
-            return err
-        deadline = None if self._gr_timeout is None else time.monotonic() + self._gr_timeout
-        while True:
-            self._wait(WRITE, deadline)
-            err = self.getsockopt(_stdsocket.SOL_SOCKET, _stdsocket.SO_ERROR)
-            if err != errno.EINPROGRESS:
-                return err
 
-    def _real_close(self, *args: Any, **kwargs: Any) -> None:
-        _forget(self)
-        super()._real_close(*args, **kwargs)  # type: ignore[misc]
-
-    def detach(self) -> int:
-        _forget(self)
-        return super().detach()
-
-
-def _forget(sock: Socket) -> None:
+def _forget(sock: Any) -> None:
     """Wake the goroutines waiting on sock: it is going away."""
     s = _sched.sched
     fd = sock.fileno()
@@ -202,7 +220,7 @@ def _forget(sock: Socket) -> None:
         s.netpoll.forget(fd)
 
 
-def _wait_thread(sock: Socket, mode: int, timeout: float | None) -> None:
+def _wait_thread(sock: Any, mode: int, timeout: float | None) -> None:
     """Outside goroutines: wait in this thread, as a blocking socket does."""
     with selectors.DefaultSelector() as sel:
         sel.register(sock, mode)
