@@ -2,15 +2,19 @@
 
 How it maps onto Go:
 
-* One selector per run() (`selectors.DefaultSelector`: epoll, kqueue, or the
-  portable fallbacks), created on first use (Go's netpollGenericInit).
+* One poller per run(), created on first use (Go's netpollGenericInit).
+  On Linux it is epoll itself, as in Go: a descriptor is registered once
+  with EPOLLONESHOT and each wait re-arms it with one epoll_ctl(MOD) — a
+  syscall per wait instead of selectors' register + unregister and their
+  Python bookkeeping.  Elsewhere `selectors.DefaultSelector` (kqueue, poll,
+  select) with register/unregister per wait (_Selectors).
 * A PollDesc per descriptor (Go's pollDesc) holds one readiness channel
   per direction, of capacity 1.  A waiter registers its interest, then
   receives from that channel — so timeouts, throw(), context cancellation
   and shutdown interrupt an I/O wait exactly as they interrupt a receive.
 * An event sends a token (never blocking: a full channel already holds one)
-  and drops that direction's interest, as EPOLLONESHOT would, so a
-  level-triggered descriptor nobody waits for does not spin the poller.
+  and drops that direction's interest (EPOLLONESHOT), so a level-triggered
+  descriptor nobody waits for does not spin the poller.
   A token may be stale: callers retry their non-blocking call and wait
   again, so a spurious wake-up costs one failed call, never a lost event
   (epoll is level-triggered: readiness that arrives before the interest is
@@ -23,14 +27,16 @@ How it maps onto Go:
 * Goroutines waiting for I/O are not a deadlock: `has_waiters` keeps
   checkdead quiet while any interest is registered.
 
-Invariants: the selector's registrations change only under `self.lock`;
+Invariants: the kernel's registrations change only under `self.lock`;
 tokens are sent and goroutines readied outside it and outside sched.lock.
 """
 
 from __future__ import annotations
 
 import _thread
+import errno
 import os
+import select
 import selectors
 import time
 import weakref
@@ -45,6 +51,101 @@ SYSMON_POLL_NS = 10_000_000  # Go: sysmon polls if nobody has for 10 ms
 # others (poll, select) are woken to pick it up.
 _LIVE_SELECTORS = tuple(getattr(selectors, name) for name in ("EpollSelector", "KqueueSelector")
                         if hasattr(selectors, name))
+
+
+class _Epoll:
+    """Kernel interest through epoll, each descriptor registered once."""
+
+    def __init__(self) -> None:
+        self.ep = select.epoll()
+        self.live = True
+        self.registered: set[int] = set()
+
+    def add_waker(self, fd: int) -> None:
+        self.ep.register(fd, select.EPOLLIN)  # level-triggered, never disarmed
+        self.registered.add(fd)
+
+    def set(self, fd: int, events: int) -> None:
+        """Interest in exactly `events` (0: none, the registration stays)."""
+        mask = select.EPOLLONESHOT
+        if events & READ:
+            mask |= select.EPOLLIN
+        if events & WRITE:
+            mask |= select.EPOLLOUT
+        if fd in self.registered:
+            try:
+                self.ep.modify(fd, mask)
+                return
+            except FileNotFoundError:
+                pass  # closed and reused behind our back: register afresh
+        try:
+            self.ep.register(fd, mask)
+        except FileExistsError:
+            self.ep.modify(fd, mask)
+        self.registered.add(fd)
+
+    def fired(self, fd: int, left: int) -> None:
+        """An event disarmed fd (one-shot): re-arm what is still wanted."""
+        if left:
+            self.set(fd, left)
+
+    def drop(self, fd: int) -> None:
+        if fd in self.registered:
+            self.registered.discard(fd)
+            try:
+                self.ep.unregister(fd)
+            except OSError as e:
+                if e.errno not in (errno.ENOENT, errno.EBADF):
+                    raise
+
+    def select(self, timeout: float | None) -> list[tuple[int, int]]:
+        out = []
+        for fd, mask in self.ep.poll(-1 if timeout is None else timeout):
+            events = 0
+            if mask & (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP):
+                events |= READ
+            if mask & (select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP):
+                events |= WRITE
+            out.append((fd, events))
+        return out
+
+    def close(self) -> None:
+        self.ep.close()
+
+
+class _Selectors:
+    """Kernel interest through selectors: register and unregister per wait."""
+
+    def __init__(self) -> None:
+        self.sel = selectors.DefaultSelector()
+        self.live = isinstance(self.sel, _LIVE_SELECTORS)
+
+    def add_waker(self, fd: int) -> None:
+        self.sel.register(fd, READ)
+
+    def set(self, fd: int, events: int) -> None:
+        registered = fd in self.sel.get_map()
+        if events and registered:
+            self.sel.modify(fd, events)
+        elif events:
+            self.sel.register(fd, events)
+        elif registered:
+            self.sel.unregister(fd)
+
+    def fired(self, fd: int, left: int) -> None:
+        self.set(fd, left)
+
+    def drop(self, fd: int) -> None:
+        try:
+            self.sel.unregister(fd)
+        except (KeyError, ValueError, OSError):
+            pass  # not registered, or the descriptor is already gone
+
+    def select(self, timeout: float | None) -> list[tuple[int, int]]:
+        return [(key.fd, mask) for key, mask in self.sel.select(timeout)]
+
+    def close(self) -> None:
+        self.sel.close()
 
 
 class PollClosed(OSError):
@@ -67,12 +168,12 @@ class PollDesc:
 class NetPoller:
     def __init__(self) -> None:
         self.lock = _thread.allocate_lock()  # runtime locks are not counted in m.locks
-        self.selector = selectors.DefaultSelector()
-        self.live = isinstance(self.selector, _LIVE_SELECTORS)
+        self.kernel = _Epoll() if hasattr(select, "epoll") else _Selectors()
+        self.live = self.kernel.live
         self.rfd, self.wfd = os.pipe()
         os.set_blocking(self.rfd, False)
         os.set_blocking(self.wfd, False)
-        self.selector.register(self.rfd, READ, None)
+        self.kernel.add_waker(self.rfd)
         self.pds: dict[int, PollDesc] = {}
         self.nwaiting = 0  # registered interests (directions), for checkdead
         self.polling = False  # an M is blocked in poll()
@@ -82,7 +183,7 @@ class NetPoller:
         with self.lock:
             for pd in list(self.pds.values()):
                 self._forget_locked(pd)
-            self.selector.close()
+            self.kernel.close()
         os.close(self.rfd)
         os.close(self.wfd)
 
@@ -116,10 +217,7 @@ class NetPoller:
                 raise PollClosed(9, "file descriptor closed while waiting")
             if pd.want & mode:
                 return
-            if pd.want:
-                self.selector.modify(pd.fd, pd.want | mode, pd)
-            else:
-                self.selector.register(pd.fd, mode, pd)
+            self.kernel.set(pd.fd, pd.want | mode)
             pd.want |= mode
             self.nwaiting += 1
             wake = self.polling and not self.live
@@ -133,10 +231,7 @@ class NetPoller:
                 return
             pd.want &= ~mode
             self.nwaiting -= 1
-            if pd.want:
-                self.selector.modify(pd.fd, pd.want, pd)
-            else:
-                self.selector.unregister(pd.fd)
+            self.kernel.set(pd.fd, pd.want)
 
     def forget(self, fd: int) -> None:
         """fd is being closed: wake its waiters with PollClosed."""
@@ -151,13 +246,9 @@ class NetPoller:
     def _forget_locked(self, pd: PollDesc) -> None:
         del self.pds[pd.fd]
         pd.closed = True
-        if pd.want:
-            self.nwaiting -= pd.want.bit_count()
-            pd.want = 0
-            try:
-                self.selector.unregister(pd.fd)
-            except (KeyError, ValueError, OSError):
-                pass  # the descriptor is already gone
+        self.nwaiting -= pd.want.bit_count()
+        pd.want = 0
+        self.kernel.drop(pd.fd)
 
     def has_waiters(self) -> bool:
         return self.nwaiting > 0
@@ -168,27 +259,23 @@ class NetPoller:
         """Wait up to `timeout` seconds (None: until an event or a break) and
         return the ready (PollDesc, directions), their interest dropped.
         The caller delivers them with `deliver`, holding no runtime lock."""
-        events = self.selector.select(timeout)
+        events = self.kernel.select(timeout)
         self.lastpoll = time.perf_counter_ns()
         ready = []
         with self.lock:
-            for key, mask in events:
-                pd = key.data
-                if pd is None:
+            for fd, mask in events:
+                if fd == self.rfd:
                     self._drain_break()
                     continue
-                if pd.closed or self.pds.get(pd.fd) is not pd:
+                pd = self.pds.get(fd)
+                if pd is None:
                     continue
                 mask &= pd.want
-                if not mask:
-                    continue
                 pd.want &= ~mask
                 self.nwaiting -= mask.bit_count()
-                if pd.want:
-                    self.selector.modify(pd.fd, pd.want, pd)
-                else:
-                    self.selector.unregister(pd.fd)
-                ready.append((pd, mask))
+                self.kernel.fired(fd, pd.want)
+                if mask:
+                    ready.append((pd, mask))
         return ready
 
     def poll_stale(self, age_ns: int) -> bool:
