@@ -90,7 +90,10 @@ class P:
 
     def owes_waiter(self, s: Sched) -> bool:
         """Should p's M give it to the M waiting longest for a P (s.pwait)?
-        Yes once p's slice is over, or the waiter has waited a slice."""
+        Yes once p's slice is over, or the waiter has waited a slice; never
+        while p is draining (its M runs only its own goroutines)."""
+        if self.draining:
+            return False
         now = nanotime()
         limit = s.time_slice_ns - TOLERANCE_NS
         return now - self.schedwhen >= limit or now - s.pwait[0].waitp_since >= limit
@@ -450,14 +453,15 @@ def gopreempt_m(m: M, g: G) -> None:
     """Preempted (async or cooperative): like a yield, behind the others.
     Also a chance to poll the network (not in Go, whose sysmon alone polls
     while every P computes): a request that arrived while a goroutine
-    computed then waits one time slice, not sysmon's 10 ms on top."""
+    computed then waits one time slice at most, not sysmon's 10 ms on top.
+    (One epoll_wait(0) per preemption: a few µs per slice.)"""
     g.preempt = False
     if m.p is not None:
         m.p.preempt = False
     gosched_m(m, g)
     np = sched.netpoll
     if np is not None:
-        np.poll_stale(sched.wakeup_granularity_ns)
+        np.poll_stale(0)
 
 
 def preempt_park(m: M, g: G) -> None:
@@ -720,9 +724,8 @@ def findrunnable(s: Sched, m: M) -> tuple[G, bool] | None:
             found = _pick(s, m, p)
             if found is not None:
                 return found
-            if s.pwait:
-                releasep(s, m)  # nothing to do here: an M back from a syscall has
-                continue
+            if releasep(s, m):
+                continue  # nothing to do here: an M back from a syscall has work
             if s.stopping and (not s.allgs or s.abandon):
                 stop_ms(s)
                 return None
@@ -768,14 +771,16 @@ def transfer_p(s: Sched, p: P, to: M) -> None:
         s.pwait.remove(to)
 
 
-def releasep(s: Sched, m: M) -> None:
+def releasep(s: Sched, m: M) -> bool:
     """m gives its P to the M that has waited longest for one, if any and
-    if the P is not draining (sched.lock held)."""
+    if the P is not draining (sched.lock held).  Did it?"""
     p = m.p
-    if s.pwait and p is not None and not p.draining:
-        to = s.pwait.popleft()
-        transfer_p(s, p, to)
-        to.cond.notify()
+    if not s.pwait or p is None or p.draining:
+        return False
+    to = s.pwait.popleft()
+    transfer_p(s, p, to)
+    to.cond.notify()
+    return True
 
 
 def acquirep(s: Sched, m: M) -> None:
