@@ -159,3 +159,37 @@ def _scn_timeout_interrupts_patched_calls():
 def test_a_timeout_interrupts_patched_sleep_select_and_recv():
     r = run_isolated(_scn_timeout_interrupts_patched_calls)
     assert all(isinstance(t, float) and t < 1 for t in r), r
+
+
+def _scn_two_waiters_one_socket():
+    def main():
+        a, b = socket.socketpair()
+        got = {}
+
+        def selecter():
+            got["select"] = len(select.select([a], [], [], 5)[0])
+
+        def reader():
+            got["recv"] = a.recv(1).decode()  # leaves a byte for select to see
+
+        waiters = [gr.go(selecter), gr.go(reader)]
+        deadline = time.monotonic() + 5
+        while any(w.status != "waiting" for w in waiters):  # both parked on `a`
+            assert time.monotonic() < deadline
+            gr.sleep(0.001)
+        t0 = time.monotonic()
+        b.send(b"xy")
+        for w in waiters:
+            w.join()
+        got["took"] = time.monotonic() - t0
+        a.close()
+        b.close()
+        return got
+
+    with gr.patch():
+        return gr.run(main, procs=1)
+
+
+def test_a_select_and_a_recv_on_one_socket_both_wake():
+    r = run_isolated(_scn_two_waiters_one_socket)
+    assert r["select"] == 1 and r["recv"] == "x" and r["took"] < 2, r

@@ -8,17 +8,19 @@ How it maps onto Go:
   syscall per wait instead of selectors' register + unregister and their
   Python bookkeeping.  Elsewhere `selectors.DefaultSelector` (kqueue, poll,
   select) with register/unregister per wait (_Selectors).
-* A PollDesc per descriptor (Go's pollDesc) holds one readiness channel
-  per direction, of capacity 1.  A waiter registers its interest, then
-  receives from that channel — so timeouts, throw(), context cancellation
-  and shutdown interrupt an I/O wait exactly as they interrupt a receive.
-* An event sends a token (never blocking: a full channel already holds one)
-  and drops that direction's interest (EPOLLONESHOT), so a level-triggered
-  descriptor nobody waits for does not spin the poller.
-  A token may be stale: callers retry their non-blocking call and wait
-  again, so a spurious wake-up costs one failed call, never a lost event
-  (epoll is level-triggered: readiness that arrives before the interest is
-  registered is reported by the next poll).
+* A PollDesc per descriptor (Go's pollDesc) lists the goroutines waiting
+  for each direction (Go's rg/wg, but a list: select() may wait on a
+  descriptor a socket call also waits on).  A waiter adds an IOWait record
+  and its interest, then parks (gopark) releasing the poller's lock only
+  once it is _Gwaiting; the poller readies it under that lock, so a
+  readiness, a timeout (a sleep timer on the goroutine), a throw() or a
+  close() each wake it once and nothing wakes it after it has left.
+* An event readies that direction's waiters and drops its interest
+  (EPOLLONESHOT), so a level-triggered descriptor nobody waits for does
+  not spin the poller.  A wake-up may be stale: callers retry their
+  non-blocking call and wait again, so it costs one failed call, never a
+  lost event (readiness that arrives before the interest is registered is
+  reported by the next poll).
 * Who polls (Go's findRunnable and sysmon): an M with nothing to run blocks
   in the poll — one M at a time — and is woken early through a pipe
   (`netpoll_break`) when work or a new timer arrives for it; sysmon polls
@@ -27,8 +29,9 @@ How it maps onto Go:
 * Goroutines waiting for I/O are not a deadlock: `has_waiters` keeps
   checkdead quiet while any interest is registered.
 
-Invariants: the kernel's registrations change only under `self.lock`;
-tokens are sent and goroutines readied outside it and outside sched.lock.
+Invariants: the kernel's registrations and the waiter lists change only
+under `self.lock`; goroutines are readied under it (lock order: the
+poller's lock, then sched.lock).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import time
 import weakref
 from typing import Any
 
-from ._chan import Chan, ChanClosed
+from . import _sched
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
@@ -152,16 +155,27 @@ class PollClosed(OSError):
     """The descriptor was closed while a goroutine waited on it."""
 
 
-class PollDesc:
-    """One descriptor's waiters: a readiness channel per direction."""
+class IOWait:
+    """One goroutine's wait, on one or more (PollDesc, direction)s."""
 
-    __slots__ = ("fd", "owner", "want", "chans", "closed")
+    __slots__ = ("g", "ready", "closed")
+
+    def __init__(self, g: Any) -> None:
+        self.g = g
+        self.ready = False  # an event for it arrived
+        self.closed = False  # a descriptor it waits on was closed
+
+
+class PollDesc:
+    """One descriptor: its kernel interest and its waiters per direction."""
+
+    __slots__ = ("fd", "owner", "want", "waiters", "closed")
 
     def __init__(self, fd: int, owner: Any) -> None:
         self.fd = fd
         self.owner = weakref.ref(owner)  # a stale entry is detected by a dead owner
         self.want = 0  # directions with a registered interest
-        self.chans = {READ: Chan(1), WRITE: Chan(1)}
+        self.waiters: dict[int, list[IOWait]] = {READ: [], WRITE: []}
         self.closed = False
 
 
@@ -210,25 +224,25 @@ class NetPoller:
                 return pd
         return self.desc(fd, owner)
 
-    def arm(self, pd: PollDesc, mode: int) -> None:
-        """Register interest in `mode` readiness of pd (before waiting)."""
-        with self.lock:
-            if pd.closed:
-                raise PollClosed(9, "file descriptor closed while waiting")
-            if pd.want & mode:
-                return
+    def _add(self, pd: PollDesc, mode: int, w: IOWait) -> None:
+        """w waits for `mode` on pd: register the interest (lock held)."""
+        if pd.closed:
+            raise PollClosed(9, "file descriptor closed while waiting")
+        pd.waiters[mode].append(w)
+        if not pd.want & mode:
             self.kernel.set(pd.fd, pd.want | mode)
             pd.want |= mode
             self.nwaiting += 1
-            wake = self.polling and not self.live
-        if wake:
-            self.netpoll_break()
+            if self.polling and not self.live:
+                self.netpoll_break()  # poll/select do not see it until woken
 
-    def disarm(self, pd: PollDesc, mode: int) -> None:
-        """The waiter for `mode` gave up (timeout, throw): drop its interest."""
-        with self.lock:
-            if pd.closed or not pd.want & mode:
-                return
+    def _remove(self, pd: PollDesc, mode: int, w: IOWait) -> None:
+        """w gave up (timeout, throw, another descriptor was ready); drop the
+        interest if nobody else waits for it (lock held)."""
+        ws = pd.waiters[mode]
+        if w in ws:
+            ws.remove(w)
+        if not ws and pd.want & mode and not pd.closed:
             pd.want &= ~mode
             self.nwaiting -= 1
             self.kernel.set(pd.fd, pd.want)
@@ -237,11 +251,8 @@ class NetPoller:
         """fd is being closed: wake its waiters with PollClosed."""
         with self.lock:
             pd = self.pds.get(fd)
-            if pd is None:
-                return
-            self._forget_locked(pd)
-        for ch in pd.chans.values():
-            ch.close()
+            if pd is not None:
+                self._forget_locked(pd)
 
     def _forget_locked(self, pd: PollDesc) -> None:
         del self.pds[pd.fd]
@@ -249,19 +260,25 @@ class NetPoller:
         self.nwaiting -= pd.want.bit_count()
         pd.want = 0
         self.kernel.drop(pd.fd)
+        woken = pd.waiters[READ] + pd.waiters[WRITE]
+        pd.waiters = {READ: [], WRITE: []}
+        for w in woken:
+            w.closed = True
+        _ready(woken)
 
     def has_waiters(self) -> bool:
         return self.nwaiting > 0
 
     # -- polling ---------------------------------------------------------
 
-    def poll(self, timeout: float | None) -> list[tuple[PollDesc, int]]:
-        """Wait up to `timeout` seconds (None: until an event or a break) and
-        return the ready (PollDesc, directions), their interest dropped.
-        The caller delivers them with `deliver`, holding no runtime lock."""
+    def poll(self, timeout: float | None) -> int:
+        """Wait up to `timeout` seconds (None: until an event or a break),
+        ready the goroutines waiting for what became ready (netpollready)
+        and drop that interest.  Call with no runtime lock held; returns
+        how many goroutines it readied."""
         events = self.kernel.select(timeout)
         self.lastpoll = time.perf_counter_ns()
-        ready = []
+        woken: list[IOWait] = []
         with self.lock:
             for fd, mask in events:
                 if fd == self.rfd:
@@ -274,29 +291,21 @@ class NetPoller:
                 pd.want &= ~mask
                 self.nwaiting -= mask.bit_count()
                 self.kernel.fired(fd, pd.want)
-                if mask:
-                    ready.append((pd, mask))
-        return ready
+                for mode in (READ, WRITE):
+                    if mask & mode:
+                        woken += pd.waiters[mode]
+                        pd.waiters[mode] = []
+            for w in woken:
+                w.ready = True
+            _ready(woken)
+        return len(woken)
 
     def poll_stale(self, age_ns: int) -> bool:
         """Poll without blocking if nobody has for `age_ns` and someone waits
-        (sysmon; an M at a preemption); deliver.  Did anything get ready?"""
+        (sysmon; an M at a preemption).  Did it ready anyone?"""
         if self.polling or not self.nwaiting or time.perf_counter_ns() - self.lastpoll < age_ns:
             return False
-        ready = self.poll(0)
-        self.deliver(ready)
-        return bool(ready)
-
-    @staticmethod
-    def deliver(ready: list[tuple[PollDesc, int]]) -> None:
-        """Wake the goroutines waiting for these events (netpollready)."""
-        for pd, mask in ready:
-            for mode in (READ, WRITE):
-                if mask & mode:
-                    try:
-                        pd.chans[mode].try_send(None)
-                    except ChanClosed:
-                        pass  # closed since the poll: forget() woke its waiters
+        return self.poll(0) > 0
 
     def netpoll_break(self) -> None:
         """Wake the M blocked in poll()."""
@@ -313,18 +322,103 @@ class NetPoller:
             pass
 
 
+def _ready(woken: list[IOWait]) -> None:
+    """Ready the waiters' goroutines (the poller's lock held: none of them
+    can have moved on, see wait_many)."""
+    if not woken:
+        return
+    s = _sched.sched
+    s.lock.acquire()
+    try:
+        for w in woken:
+            _sched.ready_locked(s, w.g, next=True)
+    finally:
+        s.lock.release()
+
+
+def _release(lock: Any) -> None:
+    lock.release()
+
+
+def wait_many(poller: NetPoller, items: list[tuple[PollDesc, int]], timeout: float | None) -> bool:
+    """Park the calling goroutine until one of `items` (PollDesc, READ or
+    WRITE) may be ready: True; or `timeout` seconds pass: False.  PollClosed
+    if a descriptor is closed meanwhile; a throw() or a cancelled context
+    is raised from here."""
+    if timeout is not None and timeout <= 0:
+        return False
+    g = _sched.getg()
+    s = _sched.sched
+    w = IOWait(g)
+    if timeout is not None:  # on g's own P: it cannot fire before g parks
+        s.lock.acquire()
+        try:
+            _sched.add_timer(s, _sched.getp(s, g), _sched.nanotime() + int(timeout * 1e9), g)
+        finally:
+            s.lock.release()
+    lock = poller.lock
+    lock.acquire()
+    try:
+        _enter(poller, items, w)
+    except BaseException:
+        g.timer_seq = 0
+        raise
+    while True:
+        _sched.gopark(g, _release, lock, "IO wait")
+        if w.ready or w.closed:  # set, and g readied, under the lock
+            break
+        lock.acquire()
+        if w.ready or w.closed:
+            lock.release()
+            break
+        if g.wants_exc() and g.nopreempt == 0:
+            _leave(poller, items, w)
+            lock.release()
+            try:
+                _sched.checkpoint_exc(g)  # raises: a throw() or a cancelled context
+            except BaseException:
+                g.timer_seq = 0
+                raise
+            lock.acquire()
+            _enter(poller, items, w)
+            continue
+        if timeout is not None and g.timer_seq == 0:  # the timer fired
+            _leave(poller, items, w)
+            lock.release()
+            return False
+        # woken for nothing (a stale readying): wait on, still holding the lock
+    g.timer_seq = 0  # a pending timeout timer is stale now
+    if len(items) > 1 or w.closed:
+        with lock:
+            _leave(poller, items, w)
+    if w.closed and not w.ready:
+        raise PollClosed(9, "file descriptor closed while waiting")
+    return True
+
+
+def _enter(poller: NetPoller, items: list[tuple[PollDesc, int]], w: IOWait) -> None:
+    """Add w to every item (the poller's lock held); if that fails, undo it
+    and release the lock before raising."""
+    try:
+        for pd, mode in items:
+            poller._add(pd, mode, w)
+    except BaseException:
+        _leave(poller, items, w)
+        poller.lock.release()
+        raise
+
+
+def _leave(poller: NetPoller, items: list[tuple[PollDesc, int]], w: IOWait) -> None:
+    for pd, mode in items:
+        poller._remove(pd, mode, w)
+
+
 def wait(pd: PollDesc, poller: NetPoller, mode: int, timeout: float | None) -> None:
     """Park the calling goroutine until pd may be ready for `mode` (or a
-    stale token says so: retry the call).  TimeoutError after `timeout`
+    stale wake-up says so: retry the call).  TimeoutError after `timeout`
     seconds; PollClosed if the descriptor is closed meanwhile."""
-    poller.arm(pd, mode)
-    try:
-        _, ok = pd.chans[mode].recv_ok(timeout)
-    except BaseException:
-        poller.disarm(pd, mode)
-        raise
-    if not ok:
-        raise PollClosed(9, "file descriptor closed while waiting")
+    if not wait_many(poller, [(pd, mode)], timeout):
+        raise TimeoutError("timed out")
 
 
 class _Waiter:
@@ -337,28 +431,14 @@ def wait_any(poller: NetPoller, wants: list[tuple[Any, int]], timeout: float | N
     """Park the calling goroutine until one of `wants` — (descriptor or
     object with fileno(), READ|WRITE) — may be ready, or `timeout` seconds
     pass (then return: the caller looks with a zero-timeout poll)."""
-    from ._select import Recv, select
-
     waiter = _Waiter()
-    armed: list[tuple[PollDesc, int]] = []
+    items = []
+    for obj, events in wants:
+        fd = obj if isinstance(obj, int) else obj.fileno()
+        owner = obj if not isinstance(obj, int) and hasattr(obj, "__weakref__") else waiter
+        pd = poller.shared_desc(fd, owner)
+        items += [(pd, mode) for mode in (READ, WRITE) if events & mode]
     try:
-        cases = []
-        for obj, events in wants:
-            fd = obj if isinstance(obj, int) else obj.fileno()
-            pd = poller.shared_desc(fd, obj if hasattr(obj, "__weakref__") and
-                                    not isinstance(obj, int) else waiter)
-            for mode in (READ, WRITE):
-                if events & mode:
-                    poller.arm(pd, mode)
-                    armed.append((pd, mode))
-                    cases.append(Recv(pd.chans[mode]))
-        try:
-            select(*cases, timeout=timeout)
-        except TimeoutError as e:
-            if type(e) is not TimeoutError:
-                raise  # a gr.timeout() scope's, not this wait's
+        wait_many(poller, items, timeout)
     except PollClosed:
         pass  # a descriptor was closed: the caller's poll reports it
-    finally:
-        for pd, mode in armed:
-            poller.disarm(pd, mode)

@@ -901,16 +901,13 @@ def newm(m: M) -> threading.Thread:
 def netpoll_block(s: Sched, m: M, np: Any, timeout: float | None) -> None:
     """Idle m polls the network until an event, a timer or a wake-up (Go's
     findRunnable: one M blocks in netpoll).  Called and returns with
-    sched.lock held; events are delivered without it."""
+    sched.lock held; the poll readies goroutines without it."""
     np.polling = m.polling = True
     s.lock.release()
     try:
-        try:
-            ready = np.poll(timeout)
-        finally:
-            np.polling = m.polling = False
-        np.deliver(ready)  # readied goroutines wake their Ms through m.cond
+        np.poll(timeout)  # readied goroutines wake their Ms through m.cond
     finally:
+        np.polling = m.polling = False
         s.lock.acquire()
 
 

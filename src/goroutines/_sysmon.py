@@ -10,14 +10,17 @@ period of a stopping runtime and prints schedtrace.
 Syscalls (Go's retake of a P in _Psyscall): CPython cannot tell us when a
 thread enters a C call that releases the GIL, so sysmon samples each
 running M — its goroutine, schedtick, top frame, that frame's last
-instruction and the thread's CPU time.  All unchanged (the CPU time nearly)
-for SYSCALL_NS means the thread is blocked outside the interpreter (a thread that computes, or
-waits for the GIL between bytecodes, gets it while sysmon sleeps and uses
-CPU).  Where a thread's CPU clock cannot be read (macOS), there is no
-detection.  If other work waits, or after FORCE_HANDOFF_NS anyway,
-its P is handed to another M (handoff_syscall).  The goroutines bound to
-the blocked thread cannot move; if some of them are runnable while it
-stays blocked past REPORT_NS, the call site is reported once on stderr.
+instruction and the thread's CPU time.  All unchanged (the CPU time
+nearly) for a while means the thread is blocked outside the interpreter:
+a thread that computes, or waits for the GIL between bytecodes, gets it
+while sysmon sleeps and uses CPU.  "A while" is SYSCALL_NS, or longer when
+several of the runtime's threads want the GIL, since a thread back from a
+call may wait that long for it (syscall_window).  Where a thread's CPU
+clock cannot be read (macOS) there is no detection.  If other work waits,
+or after FORCE_HANDOFF_NS anyway, the P is handed to another M
+(handoff_syscall).  The goroutines bound to the blocked thread cannot
+move; if some of them are runnable while it stays blocked past REPORT_NS,
+the call site is reported once on stderr.
 
 Sleep policy: Go's — 20 µs, doubling after 50 idle ticks up to 10 ms —
 except that while some P is running a goroutine it wakes at that slice's
@@ -39,7 +42,7 @@ from ._g import STATUS_NAMES, Grunning, Gsyscall
 
 MIN_SLEEP_NS = 20_000
 MAX_SLEEP_NS = 10_000_000
-SYSCALL_NS = 2_000_000  # unchanged this long: blocked outside the interpreter
+SYSCALL_NS = 2_000_000  # unchanged this long (at least): blocked outside the interpreter
 FORCE_HANDOFF_NS = 10_000_000  # hand off even if no other work waits (Go: 10 ms)
 CPU_SHARE = 8  # a blocked thread uses less than 1/8 of a CPU (signal handlers)
 REPORT_NS = 100_000_000  # report a call that keeps runnable goroutines waiting
@@ -101,6 +104,7 @@ class Sysmon:
         s = self.s
         frames = None
         n = 0
+        window = syscall_window(s)
         for m in list(s.ms):
             g = m.curg
             if g is None or m.tid is None or m.exiting:
@@ -119,7 +123,7 @@ class Sysmon:
             if not same_place(sample, m.sc_sample, now - m.sc_since):
                 m.sc_sample = sample
                 m.sc_since = now
-            elif now - m.sc_since >= SYSCALL_NS and \
+            elif now - m.sc_since >= window and \
                     (now - m.sc_since >= FORCE_HANDOFF_NS or has_other_work(s, p)) and \
                     _sched.handoff_syscall(s, m, m.sc_sample):
                 _preempt.notify_exitsyscall(m)
@@ -239,6 +243,17 @@ def cpu_clock(tid: int) -> int | None:
         return time.pthread_getcpuclockid(tid)
     except (AttributeError, OSError):
         return None
+
+
+def syscall_window(s: Any) -> int:
+    """How long a thread must stay put to count as blocked in a syscall.  A
+    thread back from a GIL-releasing call also stays put, CPU flat, while it
+    waits for the GIL — up to a switch interval per thread that wants it
+    (the runtime's: its running Ms, its busy blocking() threads, sysmon)."""
+    wanting = 1 + sum(1 for m in s.ms if m.curg is not None)
+    if s.blocking is not None:
+        wanting += s.blocking.running
+    return max(SYSCALL_NS, 2 * wanting * int(sys.getswitchinterval() * 1e9))
 
 
 def has_other_work(s: Any, p: Any) -> bool:
