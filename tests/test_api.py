@@ -8,7 +8,7 @@ import time
 import pytest
 
 import goroutines as gr
-from _util import exc_info, run_isolated, spin, wait_until
+from _util import exc_info, run_isolated, spin, spin_for, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -500,3 +500,35 @@ def test_dump_lists_goroutines_with_stacks():
     assert "_dump_blocked_target" in text, text
     after = gr.dump()
     assert isinstance(after, str) and "goroutine 1 [" in after, after
+
+
+def _scn_abandon_report():
+    import io
+    import sys
+
+    def stubborn():
+        with gr.nopreempt():  # no exception-safe point for 3 s
+            spin_for(3)
+
+    def main():
+        g = gr.go(stubborn)
+        deadline = time.monotonic() + 10
+        while g.status != "running":  # main keeps its M busy: the other M starts it
+            assert time.monotonic() < deadline, g.status
+        return "main done"  # and stubborn keeps its M past the grace period
+
+    err = io.StringIO()
+    sys.stderr, saved = err, sys.stderr
+    try:
+        r = gr.run(main, procs=2)
+    finally:
+        sys.stderr = saved
+    return {"result": r, "stderr": err.getvalue(), "abandoned": gr.stats()["goroutines_abandoned"]}
+
+
+def test_abandoned_goroutines_are_reported_with_where_they_are():
+    r = run_isolated(_scn_abandon_report, timeout=30)
+    assert r["result"] == "main done" and r["abandoned"] == 1, r
+    err = r["stderr"]
+    assert "abandoned 1 goroutine(s)" in err and "grace period (2 s; sysmon looked" in err, err
+    assert re.search(r"goroutine 2 \[running on M\d\] at .*_util\.py:\d+ in spin_for", err), err

@@ -87,7 +87,7 @@ class Sysmon:
             if self.netpoll():
                 idle = 0
             if s.stopping and not s.abandon and now > s.stop_deadline:
-                abandon(s)
+                abandon(s, now)
             if s.debug.schedtrace_ms and now - self.last_trace >= s.debug.schedtrace_ms * 1_000_000:
                 self.last_trace = now
                 sys.stderr.write(schedtrace(s, s.debug.scheddetail, now))
@@ -281,20 +281,36 @@ def _uses_timer(m: Any) -> bool:
     return m.backend is not None and m.backend.name == "signal"
 
 
-def abandon(s: Any) -> None:
-    """The grace period is over: give up on goroutines that did not stop."""
+def abandon(s: Any, now: int) -> None:
+    """The grace period is over: give up on goroutines that did not stop,
+    and say where each one is (and how late sysmon looked: a machine that
+    stalled makes the grace period look spent)."""
     with s.lock:
         s.abandon = True
         for g in s.allgs.values():
             g.abandoned = True
             s.abandoned.append(g)
         _sched.stop_ms(s)
-    if s.abandoned:
-        ids = ", ".join(str(g.id) for g in s.abandoned[:20])
-        sys.stderr.write(
-            f"goroutines: abandoned {len(s.abandoned)} goroutine(s) that reached no "
-            f"exception-safe point within the grace period: {ids}\n"
-        )
+    if not s.abandoned:
+        return
+    lines = [f"goroutines: abandoned {len(s.abandoned)} goroutine(s) that reached no "
+             f"exception-safe point within the grace period ({_sched.STOP_GRACE_NS / 1e9:g} s; "
+             f"sysmon looked {(now - s.stop_deadline) / 1e9:.3f} s after it ended):\n"]
+    for g in s.abandoned[:20]:
+        lines.append(f"  goroutine {g.id} [{g.status}{f' on M{g.m.id}' if g.m else ''}]"
+                     f"{_where(g)}\n")
+    sys.stderr.write("".join(lines))
+
+
+def _where(g: Any) -> str:
+    try:
+        frames = _preempt.stack_of(g)
+    except Exception:  # noqa: BLE001 - a report must not fail
+        return ""
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" at {f.filename}:{f.lineno} in {f.name}"
 
 
 def schedtrace(s: Any, detailed: bool, now: int) -> str:
