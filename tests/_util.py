@@ -192,7 +192,10 @@ def slow_http_server(delay, ssl_context=None):
         def log_message(self, *args):
             pass
 
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(http.server.ThreadingHTTPServer):
+        request_queue_size = 128  # socketserver's 5 drops concurrent SYNs: 1 s retries
+
+    srv = Server(("127.0.0.1", 0), Handler)
     if ssl_context is not None:
         srv.socket = ssl_context.wrap_socket(srv.socket, server_side=True)
     t = threading.Thread(target=srv.serve_forever, daemon=True)

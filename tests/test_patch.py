@@ -14,6 +14,12 @@ from _util import run_isolated, slow_http_server
 pytestmark = pytest.mark.timeout(90)
 
 
+def _run_patched(main):
+    """gr.run(main) on one P with the standard library patched."""
+    with gr.patch():
+        return gr.run(main, procs=1)
+
+
 def test_patch_is_reversible_and_idempotent():
     originals = (socket.socket, socket.getaddrinfo, time.sleep, select.select,
                  selectors.DefaultSelector)
@@ -35,8 +41,7 @@ def _scn_sleepers(n, secs):
             g.join()
         return {"took": time.monotonic() - t0, "stats": gr.stats()}
 
-    with gr.patch():
-        return gr.run(main, procs=1)
+    return _run_patched(main)
 
 
 def test_time_sleep_parks_only_the_goroutine():
@@ -59,13 +64,14 @@ def slow_server():
 
 
 def _scn_clients(port, n, lib):
-    import goroutines as gr
+    import requests  # imported before the clock starts: an import is not a request
+
+    # urlopen builds its opener (and loads the CA certificates) on first use
+    urllib.request.install_opener(urllib.request.build_opener())
 
     def fetch(i):
         url = f"http://127.0.0.1:{port}/item/{i}"
         if lib == "requests":
-            import requests
-
             return requests.get(url, timeout=10).text
         with urllib.request.urlopen(url, timeout=10) as resp:
             return resp.read().decode()
@@ -76,8 +82,7 @@ def _scn_clients(port, n, lib):
         bodies = [g.join() for g in gs]
         return {"bodies": bodies, "took": time.monotonic() - t0, "stats": gr.stats()}
 
-    with gr.patch():
-        return gr.run(main, procs=1)
+    return _run_patched(main)
 
 
 @pytest.mark.parametrize("lib", ["urllib", "requests"])
@@ -121,8 +126,7 @@ def _scn_select_and_selector():
         out["stats"] = gr.stats()
         return out
 
-    with gr.patch():
-        return gr.run(main, procs=1)
+    return _run_patched(main)
 
 
 def test_select_and_selectors_park_the_goroutine():
@@ -152,8 +156,7 @@ def _scn_timeout_interrupts_patched_calls():
         b.close()
         return out
 
-    with gr.patch():
-        return gr.run(main, procs=1)
+    return _run_patched(main)
 
 
 def test_a_timeout_interrupts_patched_sleep_select_and_recv():
@@ -186,8 +189,7 @@ def _scn_two_waiters_one_socket():
         b.close()
         return got
 
-    with gr.patch():
-        return gr.run(main, procs=1)
+    return _run_patched(main)
 
 
 def test_a_select_and_a_recv_on_one_socket_both_wake():

@@ -272,3 +272,54 @@ def test_syscall_storm_loses_nothing_and_finishes(procs, resize):
     r = run_isolated(_scn_syscall_storm, procs, resize, timeout=80)
     assert r["sorted_ok"] and r["per_worker_in_order"], r
     assert r["stats"]["syscall_handoffs"] > 0, r["stats"]
+
+
+def _scn_forced_handoffs(procs):
+    """sysmon made to take every running M for blocked: Ps change hands at
+    every tick while goroutines run Python, select with timeouts and sleep —
+    the races between a handoff and the goroutine's own runtime calls, all
+    the time.  Every value must arrive once, and nothing may hang."""
+    from goroutines import _sysmon
+
+    _sysmon.syscall_window = lambda s: 0
+    _sysmon.same_place = lambda now, then, elapsed: now is not None and then is not None
+    _sysmon.runnable = lambda m: False
+
+    def main():
+        ch = gr.Chan()
+        n, per = 6, 150
+        got = []
+
+        def producer(i):
+            for j in range(per):
+                while True:
+                    try:
+                        gr.select(gr.Send(ch, (i, j)), timeout=0.002)
+                        break
+                    except TimeoutError:
+                        spin_for(0.0002)
+                spin_for(0.001)  # Python code for sysmon to find running
+
+        def consumer():
+            while len(got) < n * per:
+                try:
+                    got.append(gr.select(gr.Recv(ch), timeout=0.003).value)
+                except TimeoutError:
+                    gr.sleep(0.0005)
+
+        c = gr.go(consumer)
+        ps = [gr.go(producer, i) for i in range(n)]
+        for p in ps:
+            p.join()
+        c.join()
+        return {"ok": sorted(got) == sorted((i, j) for i in range(n) for j in range(per)),
+                "stats": gr.stats()}
+
+    return gr.run(main, procs=procs)
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_handoffs_racing_with_runtime_calls_lose_nothing_and_never_hang(procs):
+    r = run_isolated(_scn_forced_handoffs, procs, timeout=80)
+    assert r["ok"], r
+    assert r["stats"]["syscall_handoffs"] > 10, r["stats"]

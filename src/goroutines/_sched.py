@@ -107,6 +107,7 @@ class M:
         "backend", "armed", "preempt_gen", "signal_pending",
         "next_preempt_m", "exc_budget", "timer_armed", "timer_when", "locks", "stats",
         "handoff", "polling", "sc_sample", "sc_since", "cpuclock", "waitp_since",
+        "native_id",
     )
 
     def __init__(self, mid: int, p: P | None, lock: threading.Lock) -> None:
@@ -135,12 +136,14 @@ class M:
         self.sc_since = 0  # ... since when (nanotime); also when its syscall began
         self.cpuclock: int | None = None  # its thread's CPU-time clock (set with tid)
         self.waitp_since = 0  # when it joined sched.pwait
+        self.native_id = 0  # the kernel's id of its thread (/proc/self/task/N)
 
     def set_thread(self) -> None:
         """Called on the M's own thread when it starts (Go's mstart)."""
         from ._sysmon import cpu_clock
 
         self.tid = _get_ident()
+        self.native_id = threading.get_native_id()
         self.cpuclock = cpu_clock(self.tid)
         self.g0 = _getcurrent()
         ms_by_tid[self.tid] = self
@@ -830,7 +833,8 @@ def exitsyscall_locked(s: Sched, m: M, g: G) -> None:
 
 def getp(s: Sched, g: G) -> P:
     """g's own P, for a timer that must not fire before g parks (sched.lock
-    held).  If a syscall's handoff raced with g's return, get a P first."""
+    held, and no other runtime lock: if a syscall's handoff raced with g's
+    return, this waits for a P, and a P's owner may need that lock)."""
     m = g.m
     if m.p is None:
         exitsyscall_locked(s, m, g)

@@ -187,8 +187,8 @@ def _block(g: Any, active: list[tuple[int, Any]], locks: list[Any],
     tmo = None
     if deadline is not None:
         tmo = SelectTimeout(sel, g, locks)
-        with s.lock:
-            _sched.add_timer(s, _sched.getp(s, g), deadline, tmo)
+        with s.lock:  # any P will do: an early firing waits for these locks
+            _sched.add_timer(s, _sched.local_p(s, g.m), deadline, tmo)
     reason = "select" if active else "select (no cases)"
     cancelled = False
     while True:

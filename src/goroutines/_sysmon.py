@@ -11,9 +11,10 @@ Syscalls (Go's retake of a P in _Psyscall): CPython cannot tell us when a
 thread enters a C call that releases the GIL, so sysmon samples each
 running M — its goroutine, schedtick, top frame, that frame's last
 instruction and the thread's CPU time.  All unchanged (the CPU time
-nearly) for a while means the thread is blocked outside the interpreter:
-a thread that computes, or waits for the GIL between bytecodes, gets it
-while sysmon sleeps and uses CPU.  "A while" is SYSCALL_NS, or longer when
+nearly) for a while, and the kernel not calling the thread runnable,
+means it is blocked outside the interpreter: a thread that computes, or
+waits for the GIL between bytecodes, gets it while sysmon sleeps and
+uses CPU, and one that waits for a CPU on a busy machine is runnable.  "A while" is SYSCALL_NS, or longer when
 several of the runtime's threads want the GIL, since a thread back from a
 call may wait that long for it (syscall_window).  Where a thread's CPU
 clock cannot be read (macOS) there is no detection.  If other work waits,
@@ -125,6 +126,7 @@ class Sysmon:
                 m.sc_since = now
             elif now - m.sc_since >= window and \
                     (now - m.sc_since >= FORCE_HANDOFF_NS or has_other_work(s, p)) and \
+                    not runnable(m) and \
                     _sched.handoff_syscall(s, m, m.sc_sample):
                 _preempt.notify_exitsyscall(m)
                 n += 1
@@ -254,6 +256,18 @@ def syscall_window(s: Any) -> int:
     if s.blocking is not None:
         wanting += s.blocking.running
     return max(SYSCALL_NS, 2 * wanting * int(sys.getswitchinterval() * 1e9))
+
+
+def runnable(m: Any) -> bool:
+    """Is m's thread runnable in the kernel (waiting for a CPU on a busy
+    machine: CPU time flat, yet no syscall)?  Linux tells (/proc); elsewhere
+    assume not."""
+    try:
+        with open(f"/proc/self/task/{m.native_id}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] == b"R"
 
 
 def has_other_work(s: Any, p: Any) -> bool:
