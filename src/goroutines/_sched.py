@@ -997,8 +997,10 @@ def begin_stop(s: Sched) -> None:
     with GoroutineExit at its next exception-safe point."""
     if s.stopping:
         return
-    s.stopping = True
+    # Deadline first: sysmon reads both without the lock, and a `stopping`
+    # seen with the old deadline (0) abandoned every goroutine at once.
     s.stop_deadline = nanotime() + STOP_GRACE_NS
+    s.stopping = True
     if s.on_stop is not None:
         s.on_stop(s)
     for g in list(s.allgs.values()):
