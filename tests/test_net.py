@@ -178,18 +178,26 @@ def test_close_wakes_a_waiting_goroutine_with_oserror():
     assert gr.run(main) == errno.EBADF
 
 
+def _connect_to(serve_one):
+    """Listen on a free port, serve the first connection with serve_one(conn)
+    in a goroutine, and return (a client connected to it, the listener)."""
+    ln = gr.listen(("127.0.0.1", 0))
+
+    def server():
+        c, _ = ln.accept()
+        serve_one(c)
+
+    gr.go(server)
+    return gr.dial(ln.getsockname(), timeout=10), ln
+
+
 def test_peer_close_mid_transfer_keeps_received_bytes_then_eof():
     def main():
-        ln = gr.listen(("127.0.0.1", 0))
-        port = ln.getsockname()[1]
-
-        def server():
-            c, _ = ln.accept()
+        def server(c):
             c.sendall(b"a" * 100_000)
             c.close()  # mid-transfer from the reader's point of view
 
-        gr.go(server)
-        c = gr.dial(("127.0.0.1", port), timeout=10)
+        c, ln = _connect_to(server)
         got = bytearray()
         while True:
             d = c.recv(7000)
@@ -205,18 +213,13 @@ def test_peer_close_mid_transfer_keeps_received_bytes_then_eof():
 
 def test_reset_by_peer_is_a_clear_error():
     def main():
-        ln = gr.listen(("127.0.0.1", 0))
-        port = ln.getsockname()[1]
-
-        def server():
-            c, _ = ln.accept()
+        def server(c):
             c.recv(1)
             # RST instead of FIN: linger 0
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
             c.close()
 
-        gr.go(server)
-        c = gr.dial(("127.0.0.1", port), timeout=10)
+        c, ln = _connect_to(server)
         c.sendall(b"x")
         try:
             while c.recv(100):
@@ -233,18 +236,13 @@ def test_reset_by_peer_is_a_clear_error():
 
 def test_makefile_readline_and_connect_refused():
     def main():
-        ln = gr.listen(("127.0.0.1", 0))
-        port = ln.getsockname()[1]
-
-        def server():
-            c, _ = ln.accept()
+        def server(c):
             with c, c.makefile("rwb") as f:
                 for line in f:
                     f.write(line.upper())
                     f.flush()
 
-        gr.go(server)
-        c = gr.dial(("127.0.0.1", port), timeout=10)
+        c, ln = _connect_to(server)
         with c, c.makefile("rwb") as f:
             f.write(b"one\ntwo\n")
             f.flush()

@@ -5,7 +5,8 @@ same meaning (go-preemption-spec §1.1):
 
     _Grunnable  on a run queue, not executing
     _Grunning   executing on its M (its thread)
-    _Gsyscall   inside a blocking call with its M (reported by later issues)
+    _Gsyscall   blocked in a call that released the GIL, its P handed to
+                another M by sysmon; back to _Grunning in exitsyscall
     _Gwaiting   parked in the runtime (channel, sleep, mutex, join)
     _Gpreempted stopped itself for suspend_g; nothing will ready it until a
                 suspend_g takes responsibility (moves it to _Gwaiting)
@@ -17,7 +18,7 @@ must not run; a ready() that arrives meanwhile is remembered in
 
 Every transition happens under `sched.lock`.  A G that has started is bound
 to its M for life (a greenlet only runs on the thread that started it), so
-`g.m` is set at first execute and never changes.
+`g.m` is set at first execute and never changes (its M's P may).
 """
 
 from __future__ import annotations
