@@ -140,13 +140,19 @@ class M:
 
     def set_thread(self) -> None:
         """Called on the M's own thread when it starts (Go's mstart)."""
-        from ._sysmon import cpu_clock
-
         self.tid = _get_ident()
         self.native_id = threading.get_native_id()
         self.cpuclock = cpu_clock(self.tid)
         self.g0 = _getcurrent()
         ms_by_tid[self.tid] = self
+
+
+def cpu_clock(tid: int) -> int | None:
+    """The CPU-time clock of thread `tid`, or None where there is none."""
+    try:
+        return time.pthread_getcpuclockid(tid)
+    except (AttributeError, OSError):
+        return None
 
 
 M_STATS = ("switches", "preempt_requests", "preemptions", "preempt_unsafe",

@@ -239,14 +239,6 @@ def same_place(now: tuple | None, then: tuple | None, elapsed: int) -> bool:
     return (now[4] - then[4]) * CPU_SHARE <= elapsed
 
 
-def cpu_clock(tid: int) -> int | None:
-    """The CPU-time clock of thread `tid`, or None where there is none."""
-    try:
-        return time.pthread_getcpuclockid(tid)
-    except (AttributeError, OSError):
-        return None
-
-
 def syscall_window(s: Any) -> int:
     """How long a thread must stay put to count as blocked in a syscall.  A
     thread back from a GIL-releasing call also stays put, CPU flat, while it
