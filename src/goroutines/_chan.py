@@ -13,11 +13,10 @@ timeout) has already won.
 
 from __future__ import annotations
 
-import _thread
 from collections import deque
 from typing import Any, Generic, Iterator, TypeVar
 
-from . import _sched, _select
+from . import _accel, _sched, _select
 from ._parking import Sudog, complete, dequeue, park_on, wake
 
 T = TypeVar("T")
@@ -39,7 +38,7 @@ class Chan(Generic[T]):
             raise TypeError(f"channel capacity must be an int, not {type(capacity).__name__}")
         if capacity < 0:
             raise ValueError(f"channel capacity must be >= 0, got {capacity}")
-        self._lock = _thread.allocate_lock()
+        self._lock = _accel.allocate_lock()
         self._buf: deque[T] = deque()
         self._cap = capacity
         self._closed = False
@@ -199,3 +198,6 @@ class Chan(Generic[T]):
             if not ok:
                 return
             yield value  # type: ignore[misc]
+
+
+_accel.install_chan(Chan)

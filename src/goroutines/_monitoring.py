@@ -254,7 +254,12 @@ class MonitoringBackend:
         return arm(m, sys._current_frames().get(m.tid))
 
     def on_execute(self, m: Any, g: Any) -> None:
-        """g is about to run (execute cleared any earlier preemption request)."""
+        """g is about to run (execute cleared any earlier preemption request).
+        Called at every switch: the common case (nothing pending) is one test."""
+        if g.pending_exc is not None or g.scopes is not None or self.stress:
+            self.arm_pending(m, g)
+
+    def arm_pending(self, m: Any, g: Any) -> None:
         if g.pending_exc is not None or (g.scopes is not None and g.scopes.cancelled):
             arm_start(m, g, TOP)  # an exception needs an INSTRUCTION landing
         elif self.stress:

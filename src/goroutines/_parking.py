@@ -75,18 +75,25 @@ def park_on(q: deque, lock: Any, g: G, reason: str, elem: Any = None) -> Sudog:
     it is released when this returns or raises."""
     sg = Sudog(g, elem)
     q.append(sg)
-    while True:
-        _sched.gopark(g, _release, lock, reason)
-        if sg.done:
-            return sg
+    _sched.gopark(g, _release, lock, reason)
+    return wait_done(q, lock, g, sg, reason)
+
+
+def wait_done(q: deque, lock: Any, g: G, sg: Sudog, reason: str) -> Sudog:
+    """Back from parking on q (lock not held): return sg once completed.
+    Woken without it (by throw()), raise the pending exception — or park
+    again inside nopreempt().  Also where the C fast path continues."""
+    while not sg.done:
         lock.acquire()
         if sg.done:
             lock.release()
-            return sg
+            break
         if g.pending_exc is not None and g.nopreempt == 0:
             q.remove(sg)
             lock.release()
             _sched.checkpoint_exc(g)
+        _sched.gopark(g, _release, lock, reason)
+    return sg
 
 
 def complete(sg: Sudog, elem: Any = None, success: bool = True) -> None:

@@ -42,6 +42,7 @@ from typing import Any, Callable
 
 import greenlet
 
+from . import _accel
 from ._debug import Debug
 from ._g import (
     G, GoroutineExit, Gdead, Gpreempted, Grunnable, Grunning, Gsyscall, Gwaiting,
@@ -162,9 +163,17 @@ M_STATS = ("switches", "preempt_requests", "preemptions", "preempt_unsafe",
 class Sched:
     """Global scheduler state for one run()."""
 
+    __slots__ = (
+        "lock", "procs", "time_slice_ns", "wakeup_granularity_ns", "inherit_limit_ns",
+        "async_preempt", "debug", "ps", "ms", "threads", "runq", "allgs", "goidgen", "nmidle",
+        "nsuspended", "main_g", "stopping", "stop_deadline", "abandon", "exiting", "panic",
+        "deadlock", "abandoned", "start_ns", "sysmon_stats", "pwait", "syscall_sites",
+        "on_stop", "sysmon_note", "netpoll", "blocking", "__weakref__",
+    )
+
     def __init__(self, procs: int, time_slice_ns: int, async_preempt: bool, debug: Debug,
                  wakeup_granularity_ns: int = 1_000_000) -> None:
-        self.lock = _thread.allocate_lock()
+        self.lock = _accel.allocate_lock()
         self.procs = procs
         self.time_slice_ns = time_slice_ns
         self.wakeup_granularity_ns = wakeup_granularity_ns

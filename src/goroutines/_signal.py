@@ -57,7 +57,8 @@ class SignalBackend(_monitoring.MonitoringBackend):
         return True
 
     def on_execute(self, m: Any, g: Any) -> None:
-        super().on_execute(m, g)
+        if g.pending_exc is not None or g.scopes is not None or self.stress:
+            self.arm_pending(m, g)  # as MonitoringBackend.on_execute, without a call
         if m.timer_armed:
             p = m.p
             # No deadline comes before the granularity, and an armed timer is
