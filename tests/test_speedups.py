@@ -102,9 +102,8 @@ def test_lock_between_threads_and_condition(make):
 def test_parked_receiver_interrupted_then_channel_still_delivers():
     def main():
         ch = gr.Chan()
-        with pytest.raises(gr.Timeout):
-            with gr.timeout(0.05):
-                ch.recv()
+        with pytest.raises(gr.Timeout), gr.timeout(0.05):
+            ch.recv()
         assert len(ch._recvq) == 0  # the interrupted waiter left the queue
         gr.go(ch.send, "after")
         return ch.recv()
@@ -115,9 +114,8 @@ def test_parked_receiver_interrupted_then_channel_still_delivers():
 def test_parked_sender_interrupted_value_not_delivered():
     def main():
         ch = gr.Chan()
-        with pytest.raises(gr.Timeout):
-            with gr.timeout(0.05):
-                ch.send("lost?")
+        with pytest.raises(gr.Timeout), gr.timeout(0.05):
+            ch.send("lost?")
         assert ch.try_recv() == (None, False)
         gr.go(ch.send, "next")
         return ch.recv()
@@ -165,7 +163,7 @@ def test_send_to_select_waiter_and_several_wakes_in_a_row():
         results = gr.Chan(10)
 
         def selector():
-            case, value, ok = gr.select(gr.Recv(a), gr.Recv(b))
+            case, value, _ = gr.select(gr.Recv(a), gr.Recv(b))
             results.send(("select", case, value))
 
         def receiver(i):

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import _thread
 import os
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 speedups: ModuleType | None = None
 if os.environ.get("GOROUTINES_PURE_PYTHON", "") in ("", "0"):
