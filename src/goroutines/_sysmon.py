@@ -76,13 +76,17 @@ class Sysmon:
             elif idle > 50:
                 delay = min(delay * 2, MAX_SLEEP_NS)
             now = _sched.nanotime()
+            gil_ns = int(sys.getswitchinterval() * 1e9)
             wait = min(delay, self.until_next_deadline(now))
+            urgent = self.next_urgent()
+            if urgent is not None:
+                wait = min(wait, urgent - gil_ns - now)
             if s.debug.schedtrace_ms:
                 wait = min(wait, s.debug.schedtrace_ms * 1_000_000)
-            self.note.acquire(timeout=wait / 1e9)
+            self.note.acquire(timeout=max(MIN_SLEEP_NS, wait) / 1e9)
             if self.stopped:
                 return
-            now = _sched.nanotime()
+            now = self.await_urgent(self.next_urgent(), gil_ns)
             s.sysmon_stats["sysmon_ticks"] += 1
             idle = 0 if self.retake(now) + self.syscalls(now) else idle + 1
             if self.netpoll():
@@ -92,6 +96,32 @@ class Sysmon:
             if s.debug.schedtrace_ms and now - self.last_trace >= s.debug.schedtrace_ms * 1_000_000:
                 self.last_trace = now
                 sys.stderr.write(schedtrace(s, s.debug.scheddetail, now))
+
+    def next_urgent(self) -> int | None:
+        """When the earliest urgent timer (a context deadline) is due on a P
+        whose M computes without a kernel timer of its own, or None."""
+        best = None
+        for p in self.s.ps:
+            m = p.m
+            if m is None or m.curg is None or _uses_timer(m) or not p.timers.urgent_first():
+                continue
+            when = p.timers.next_when()
+            if when is not None and (best is None or when < best):
+                best = when
+        return best
+
+    def await_urgent(self, when: int | None, gil_ns: int) -> int:
+        """A deadline is due within one switch interval: wait for it holding
+        the GIL, and return the time.  sysmon asked for the GIL that much
+        early, since taking it back from a computing M takes up to one
+        switch interval — otherwise a context deadline would be noticed up to
+        that late (half a 1 ms slice).  Only for urgent timers: the spin
+        costs the M at most one switch interval per deadline."""
+        now = _sched.nanotime()
+        if when is not None and now < when <= now + gil_ns:
+            while now < when:
+                now = _sched.nanotime()
+        return now
 
     def netpoll(self) -> bool:
         """Poll the network if nobody has for 10 ms (every M computing), so
