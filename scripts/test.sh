@@ -2,7 +2,7 @@
 # The test command: on every CPython >= 3.12 here, install the project with
 # its test dependencies in a venv, run the whole suite, then run the
 # preemption-sensitive subset again under GOROUTINES_DEBUG=preemptstress=1,
-# and the channel-centred tests on the Python code alone (no C fast paths).
+# and the channel and netpoller tests on the Python code alone (no C fast paths).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/pythons.sh
@@ -20,9 +20,9 @@ for py in "${PYTHONS[@]}"; do
         tests/test_time.py tests/test_context.py tests/test_chan_model.py tests/test_net.py \
         tests/test_suspend_throw.py tests/test_excsafe_fuzz.py tests/test_syscall.py \
         tests/test_patch.py tests/test_tls.py tests/test_speedups.py || status=1
-    echo "== $("$vpy" -V): channels on the Python code alone (GOROUTINES_PURE_PYTHON=1)"
+    echo "== $("$vpy" -V): channels and netpoller on the Python code alone (GOROUTINES_PURE_PYTHON=1)"
     GOROUTINES_PURE_PYTHON=1 "$vpy" -m pytest -q -p no:cacheprovider \
         tests/test_chan.py tests/test_chan_model.py tests/test_select.py tests/test_sync.py \
-        tests/test_suspend_throw.py tests/test_speedups.py || status=1
+        tests/test_suspend_throw.py tests/test_net.py tests/test_speedups.py || status=1
 done
 exit $status

@@ -31,10 +31,12 @@ allocate_lock: Callable[[], Any] = (
 
 
 def install_chan(chan_cls: type) -> None:
-    """Give Chan its C fast paths (its Python methods stay the slow path)."""
+    """Give Chan its C fast paths (its Python methods stay the slow path),
+    and _sched.park_unlock its own (the netpoller parks with it)."""
     if speedups is None:
         return
     from . import _g, _parking, _runq, _sched, _timers
 
     speedups.install(_sched, _sched.Sched, _g.G, _sched.M, _sched.P, _runq.LocalRunQueue,  # type: ignore[attr-defined]
                      _timers.TimerHeap, _parking.Sudog, chan_cls)
+    _sched.park_unlock = speedups.park_unlock  # type: ignore[attr-defined]

@@ -36,7 +36,6 @@ poller's lock, then sched.lock).
 
 from __future__ import annotations
 
-import _thread
 import errno
 import os
 import select
@@ -45,7 +44,7 @@ import time
 import weakref
 from typing import Any
 
-from . import _sched
+from . import _accel, _sched
 
 READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
@@ -181,7 +180,7 @@ class PollDesc:
 
 class NetPoller:
     def __init__(self) -> None:
-        self.lock = _thread.allocate_lock()  # runtime locks are not counted in m.locks
+        self.lock = _accel.allocate_lock()  # runtime locks are not counted in m.locks
         self.kernel = _Epoll() if hasattr(select, "epoll") else _Selectors()
         self.live = self.kernel.live
         self.rfd, self.wfd = os.pipe()
@@ -336,10 +335,6 @@ def _ready(woken: list[IOWait]) -> None:
         s.lock.release()
 
 
-def _release(lock: Any) -> None:
-    lock.release()
-
-
 def wait_many(poller: NetPoller, items: list[tuple[PollDesc, int]], timeout: float | None) -> bool:
     """Park the calling goroutine until one of `items` (PollDesc, READ or
     WRITE) may be ready: True; or `timeout` seconds pass: False.  PollClosed
@@ -364,7 +359,7 @@ def wait_many(poller: NetPoller, items: list[tuple[PollDesc, int]], timeout: flo
         g.timer_seq = 0
         raise
     while True:
-        _sched.gopark(g, _release, lock, "IO wait")
+        _sched.park_unlock(g, lock, "IO wait")
         if w.ready or w.closed:  # set, and g readied, under the lock
             break
         lock.acquire()

@@ -520,6 +520,16 @@ def gopark(g: G, unlockf: Callable[[Any], None] | None, lock: Any, reason: str) 
     next_greenlet(s, m, found).switch(None)
 
 
+def park_unlock(g: G, lock: Any, reason: str) -> None:
+    """gopark g, releasing `lock` (a runtime lock g holds) once it is parked.
+    _accel puts the C fast path in its place."""
+    gopark(g, _release, lock, reason)
+
+
+def _release(lock: Any) -> None:
+    lock.release()
+
+
 def gosched(g: G) -> None:
     mcall(g, gosched_m)
 

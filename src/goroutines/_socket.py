@@ -61,6 +61,7 @@ class Waiting:
 
     __slots__ = ()
     _gr_timeout: float | None
+    _gr_pd: Any = None  # its netpoller PollDesc, once it has waited
 
     # -- timeouts (kept here: the descriptor itself never blocks) ---------
 
@@ -115,7 +116,9 @@ class Waiting:
         if np is None:
             _wait_thread(self, mode, left)
             return
-        pd = np.desc(self.fileno(), self)
+        pd = self._gr_pd
+        if pd is None or pd.closed:  # first wait, or the descriptor or the run changed
+            pd = self._gr_pd = np.desc(self.fileno(), self)
         try:
             _netpoll.wait(pd, np, mode, left)
         except _netpoll.PollClosed:
@@ -153,12 +156,13 @@ class Waiting:
 class Socket(Waiting, _stdsocket.socket):
     """A socket.socket that parks the calling goroutine while it would block."""
 
-    __slots__ = ("_gr_timeout", "_gr_nodelay")
+    __slots__ = ("_gr_timeout", "_gr_nodelay", "_gr_pd")
 
     def __init__(self, family: int = -1, type: int = -1, proto: int = -1,
                  fileno: int | None = None) -> None:
         super().__init__(family, type, proto, fileno)
         self._gr_nodelay = False  # listen(): accepted connections get TCP_NODELAY
+        self._gr_pd = None
         self.settimeout(_stdsocket.getdefaulttimeout())
 
     # -- the blocking API -------------------------------------------------
@@ -186,9 +190,16 @@ class Socket(Waiting, _stdsocket.socket):
         if timeout == 0.0:
             return super().sendall(data, flags)
         deadline = None if timeout is None else time.monotonic() + timeout
-        view = memoryview(data).cast("B")
-        sent = 0
         send = super().send
+        sent = 0
+        if type(data) is bytes:  # commonly sent whole by one call: no memoryview
+            try:
+                sent = send(data, flags)
+            except (BlockingIOError, InterruptedError):
+                pass
+            if sent == len(data):
+                return None
+        view = memoryview(data).cast("B")
         while sent < len(view):
             sent += self._retry(WRITE, deadline, send, view[sent:], flags)
         return None

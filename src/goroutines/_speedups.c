@@ -256,6 +256,7 @@ static PyObject *sched_module;   /* _sched, for its current `sched` */
 static PyObject *deque_append, *deque_popleft;  /* unbound deque methods */
 static PyObject *py_send, *py_recv, *py_recv_ok;  /* Chan's Python methods */
 static PyObject *py_wait_done;   /* _parking.wait_done */
+static PyObject *py_park_unlock; /* _sched.park_unlock */
 static PyObject *sudog_cls, *chan_closed, *nanotime_fn, *getcurrent_fn;
 static PyObject *str_sched, *str_on_execute, *str_switch, *str_switches, *reason_send, *reason_recv;
 static PyObject *g_waiting, *g_runnable, *g_running;  /* _g's statuses */
@@ -534,37 +535,27 @@ execute(PyObject *m, Pick *pk)
     return r;
 }
 
-/* Park g (running on m) on channel queue q, as park_on(q, lock, g, reason,
-   elem) does, for a pick that passed park_fast_p: enqueue a Sudog, mark g
-   waiting, run the picked G (execute, then switch to it).  Back here once
-   readied: the completed Sudog (wait_done handles a throw()), or NULL. */
-static PyObject *
-park_on(PyObject *q, PyObject *lock, PyObject *m, PyObject *elem, PyObject *reason, Pick *pk)
+/* gopark's effect for the goroutine running on m, for a pick that passed
+   park_fast_p: mark it waiting, release `unlock` (a held runtime Lock, or
+   NULL), run the picked G (execute, then switch to it).  Returns once the
+   goroutine is readied and runs again: 0, or -1 with an exception. */
+static int
+gopark_commit(PyObject *m, PyObject *reason, PyObject *unlock, Pick *pk)
 {
-    PyObject *g = FIELD(m, off.m_curg);
     PyObject *self_gr = PyObject_CallNoArgs(getcurrent_fn);
     if (self_gr == NULL)
-        return NULL;
-    PyObject *sg = new_sudog(g, elem);
-    if (sg == NULL) {
-        Py_DECREF(self_gr);
-        return NULL;
-    }
-    PyObject *r = deque_call(deque_append, q, sg);
-    if (r == NULL) {
-        Py_DECREF(self_gr);
-        Py_DECREF(sg);
-        return NULL;
-    }
-    Py_DECREF(r);
-    Py_INCREF(g);
-    Py_INCREF(pk->next);
+        return -1;
+    PyObject *g = Py_NewRef(FIELD(m, off.m_curg));
+    PyObject *next = Py_NewRef(pk->next), *gr = NULL;
+    int rc = -1;
     set_field(g, off.g_waitreason, reason);
     Py_SETREF(FIELD(g, off.g_resume_gr), self_gr);
     set_field(m, off.m_curg, Py_None);
     set_field(g, off.g_atomicstatus, g_waiting);
-    PyObject *next = pk->next, *gr = NULL;
-    r = NULL;
+    if (unlock != NULL) {
+        ((LockObject *)unlock)->locked = 0;
+        PyThread_release_lock(((LockObject *)unlock)->lock);
+    }
     if (pk->from_runnext)
         set_field(pk->rq, off.rq_runnext, Py_None);
     else {
@@ -578,16 +569,41 @@ park_on(PyObject *q, PyObject *lock, PyObject *m, PyObject *elem, PyObject *reas
     PyObject *backend = FIELD(m, off.m_backend);
     if (backend != Py_None) {
         PyObject *args[3] = {backend, m, next};
-        r = PyObject_VectorcallMethod(str_on_execute, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        PyObject *r = PyObject_VectorcallMethod(str_on_execute, args,
+                                                3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
         if (r == NULL)
             goto done;
-        Py_CLEAR(r);
+        Py_DECREF(r);
     }
     gr = Py_NewRef(FIELD(next, off.g_resume_gr));
-    r = PyObject_CallMethodOneArg(gr, str_switch, Py_None);  /* until g is readied */
+    PyObject *r = PyObject_CallMethodOneArg(gr, str_switch, Py_None);  /* until g is readied */
+    if (r == NULL)
+        goto done;
+    Py_DECREF(r);
+    rc = 0;
+done:
+    Py_XDECREF(gr);
+    Py_DECREF(next);
+    Py_DECREF(g);
+    return rc;
+}
+
+/* Park the goroutine running on m on channel queue q, as park_on(q, lock,
+   g, reason, elem) does, for a pick that passed park_fast_p.  Back here
+   once readied: the completed Sudog (wait_done handles a throw()), or NULL. */
+static PyObject *
+park_on(PyObject *q, PyObject *lock, PyObject *m, PyObject *elem, PyObject *reason, Pick *pk)
+{
+    PyObject *g = Py_NewRef(FIELD(m, off.m_curg));
+    PyObject *sg = new_sudog(g, elem), *r = NULL;
+    if (sg == NULL)
+        goto done;
+    r = deque_call(deque_append, q, sg);
     if (r == NULL)
         goto done;
     Py_CLEAR(r);
+    if (gopark_commit(m, reason, NULL, pk) < 0)
+        goto done;
     if (FIELD(sg, off.sg_done) != Py_True) {
         PyObject *args[5] = {q, lock, g, sg, reason};
         r = PyObject_Vectorcall(py_wait_done, args, 5, NULL);
@@ -595,11 +611,28 @@ park_on(PyObject *q, PyObject *lock, PyObject *m, PyObject *elem, PyObject *reas
     else
         r = Py_NewRef(sg);
 done:
-    Py_XDECREF(gr);
-    Py_DECREF(next);
+    Py_XDECREF(sg);
     Py_DECREF(g);
-    Py_DECREF(sg);
     return r;
+}
+
+/* _sched.park_unlock(g, lock, reason): gopark(g, release lock, ...) for
+   the calling goroutine g, which holds runtime lock `lock`. */
+static PyObject *
+park_unlock(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs == 3) {
+        PyObject *m = current_m_of_plain_g();
+        Pick pk;
+        if (m != NULL && FIELD(m, off.m_curg) == args[0] && Py_IS_TYPE(args[1], &Lock_Type)
+                && ((LockObject *)args[1])->locked && park_fast_p(m, &pk)) {
+            if (gopark_commit(m, args[2], args[1], &pk) < 0)
+                return NULL;
+            Py_RETURN_NONE;
+        }
+    }
+    PyErr_Clear();
+    return PyObject_Vectorcall(py_park_unlock, args, nargs, NULL);
 }
 
 /* ------------------------------------------------------- channel operations */
@@ -816,6 +849,7 @@ install(PyObject *module, PyObject *args)
     Py_XSETREF(g_runnable, import_attr("goroutines._g", "Grunnable"));
     Py_XSETREF(g_running, import_attr("goroutines._g", "Grunning"));
     Py_XSETREF(py_wait_done, import_attr("goroutines._parking", "wait_done"));
+    Py_XSETREF(py_park_unlock, PyObject_GetAttrString(sched_mod, "park_unlock"));
     Py_XSETREF(chan_closed, import_attr("goroutines._chan", "ChanClosed"));
     PyObject *deque = import_attr("collections", "deque");
     Py_XSETREF(deque_append, deque ? PyObject_GetAttrString(deque, "append") : NULL);
@@ -830,6 +864,7 @@ install(PyObject *module, PyObject *args)
     Py_XSETREF(py_recv, PyObject_GetAttrString(chan_cls, "recv"));
     Py_XSETREF(py_recv_ok, PyObject_GetAttrString(chan_cls, "recv_ok"));
     if (local_runq_size < 0 || !g_waiting || !g_runnable || !g_running || !py_wait_done
+            || !py_park_unlock
             || !chan_closed || !deque_append || !deque_popleft || !ms_by_tid
             || !PyDict_Check(ms_by_tid) || !nanotime_fn || !getcurrent_fn || !py_send
             || !py_recv || !py_recv_ok || !PyType_Check(sg_cls)) {
@@ -849,6 +884,8 @@ install(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
+    {"park_unlock", (PyCFunction)(void (*)(void))park_unlock, METH_FASTCALL,
+     "park_unlock(g, lock, reason): _sched.park_unlock with a C fast path."},
     {"install", install, METH_VARARGS,
      "install(_sched, Sched, G, M, P, LocalRunQueue, TimerHeap, Sudog, Chan): put the fast paths in Chan."},
     {NULL}
