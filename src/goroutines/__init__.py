@@ -20,7 +20,8 @@ objects), _netpoll (the netpoller), _socket (cooperative sockets), _tls (TLS on 
 _blocking (blocking(): calls on a thread pool), _patch (patch(): the
 standard library made cooperative), _time (Timer, Ticker, sleep), _context (contexts and the scopes
 that raise their cancellation inside running code), _join, _locks, _run
-(run's lifecycle), _debug (GOROUTINES_DEBUG), _api (the functions below).
+(run's lifecycle), _debug (GOROUTINES_DEBUG), _api (the functions below),
+_accel (the optional C fast paths of channels and parking, _speedups.c).
 """
 
 from ._api import (
