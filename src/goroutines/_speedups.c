@@ -683,11 +683,14 @@ slow:
     return call_py(py_send, self, args, nargs, kwnames);
 }
 
-/* The receive fast path: 1 with *value, *ok set (new reference in *value),
-   0 to take the slow path, -1 on error. */
+/* The receive fast path for a call with no arguments (no timeout): 1 with
+   *value, *ok set (new reference in *value), 0 to take the slow path, -1
+   on error. */
 static int
-recv_fast(PyObject *self, PyObject **value, int *ok)
+recv_fast(PyObject *self, Py_ssize_t nargs, PyObject *kwnames, PyObject **value, int *ok)
 {
+    if (nargs != 0 || kwnames != NULL)
+        return 0;
     PyObject *m = current_m_of_plain_g();
     if (m == NULL || !LOCK_FREE(FIELD(self, off.ch_lock)))
         return 0;
@@ -749,9 +752,7 @@ static PyObject *
 chan_recv_ok(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *value;
-    int ok, r = 0;
-    if (nargs == 0 && kwnames == NULL)
-        r = recv_fast(self, &value, &ok);
+    int ok, r = recv_fast(self, nargs, kwnames, &value, &ok);
     if (r < 0)
         return NULL;
     if (r == 0)
@@ -766,9 +767,7 @@ static PyObject *
 chan_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *value;
-    int ok, r = 0;
-    if (nargs == 0 && kwnames == NULL)
-        r = recv_fast(self, &value, &ok);
+    int ok, r = recv_fast(self, nargs, kwnames, &value, &ok);
     if (r < 0)
         return NULL;
     if (r == 1 && ok)
