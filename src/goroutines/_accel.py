@@ -32,7 +32,7 @@ allocate_lock: Callable[[], Any] = (
 
 def install_chan(chan_cls: type) -> None:
     """Give Chan its C fast paths (its Python methods stay the slow path),
-    and _sched.park_unlock its own (the netpoller parks with it)."""
+    and _sched.park_unlock and ready_all theirs (the netpoller uses them)."""
     if speedups is None:
         return
     from . import _g, _parking, _runq, _sched, _timers
@@ -40,3 +40,4 @@ def install_chan(chan_cls: type) -> None:
     speedups.install(_sched, _sched.Sched, _g.G, _sched.M, _sched.P, _runq.LocalRunQueue,  # type: ignore[attr-defined]
                      _timers.TimerHeap, _parking.Sudog, chan_cls)
     _sched.park_unlock = speedups.park_unlock  # type: ignore[attr-defined]
+    _sched.ready_all = speedups.ready_all  # type: ignore[attr-defined]

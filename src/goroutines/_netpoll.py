@@ -3,11 +3,13 @@
 How it maps onto Go:
 
 * One poller per run(), created on first use (Go's netpollGenericInit).
-  On Linux it is epoll itself, as in Go: a descriptor is registered once
-  with EPOLLONESHOT and each wait re-arms it with one epoll_ctl(MOD) — a
-  syscall per wait instead of selectors' register + unregister and their
-  Python bookkeeping.  Elsewhere `selectors.DefaultSelector` (kqueue, poll,
-  select) with register/unregister per wait (_Selectors).
+  On Linux it is epoll itself, as in Go: a descriptor is registered once,
+  edge-triggered for both directions, and never touched again until it is
+  closed — no syscall per wait.  An edge that arrives while nobody waits
+  for that direction is remembered in the PollDesc (`ready`, Go's pdReady)
+  and consumed by the next waiter, which then retries its call instead of
+  parking.  Elsewhere `selectors.DefaultSelector` (kqueue, poll, select),
+  level-triggered, with register/unregister per wait (_Selectors).
 * A PollDesc per descriptor (Go's pollDesc) lists the goroutines waiting
   for each direction (Go's rg/wg, but a list: select() may wait on a
   descriptor a socket call also waits on).  A waiter adds an IOWait record
@@ -15,12 +17,12 @@ How it maps onto Go:
   once it is _Gwaiting; the poller readies it under that lock, so a
   readiness, a timeout (a sleep timer on the goroutine), a throw() or a
   close() each wake it once and nothing wakes it after it has left.
-* An event readies that direction's waiters and drops its interest
-  (EPOLLONESHOT), so a level-triggered descriptor nobody waits for does
-  not spin the poller.  A wake-up may be stale: callers retry their
+* An event readies that direction's waiters (with _Selectors it also
+  drops the interest, so a level-triggered descriptor nobody waits for
+  does not spin the poller).  A wake-up may be stale: callers retry their
   non-blocking call and wait again, so it costs one failed call, never a
-  lost event (readiness that arrives before the interest is registered is
-  reported by the next poll).
+  lost event (readiness that arrives before the waiter is registered is
+  remembered, or reported by the next poll).
 * Who polls (Go's findRunnable and sysmon): an M with nothing to run blocks
   in the poll — one M at a time — and is woken early through a pipe
   (`netpoll_break`) when work or a new timer arrives for it; sysmon polls
@@ -56,7 +58,8 @@ _LIVE_SELECTORS = tuple(getattr(selectors, name) for name in ("EpollSelector", "
 
 
 class _Epoll:
-    """Kernel interest through epoll, each descriptor registered once."""
+    """Kernel interest through epoll: each descriptor registered once,
+    edge-triggered for both directions (Go's netpollopen)."""
 
     def __init__(self) -> None:
         self.ep = select.epoll()
@@ -68,18 +71,10 @@ class _Epoll:
         self.registered.add(fd)
 
     def set(self, fd: int, events: int) -> None:
-        """Interest in exactly `events` (0: none, the registration stays)."""
-        mask = select.EPOLLONESHOT
-        if events & READ:
-            mask |= select.EPOLLIN
-        if events & WRITE:
-            mask |= select.EPOLLOUT
+        """Someone waits for `events` on fd: register it if it is not."""
         if fd in self.registered:
-            try:
-                self.ep.modify(fd, mask)
-                return
-            except FileNotFoundError:
-                pass  # closed and reused behind our back: register afresh
+            return
+        mask = select.EPOLLIN | select.EPOLLOUT | select.EPOLLRDHUP | select.EPOLLET
         try:
             self.ep.register(fd, mask)
         except FileExistsError:
@@ -87,9 +82,7 @@ class _Epoll:
         self.registered.add(fd)
 
     def fired(self, fd: int, left: int) -> None:
-        """An event disarmed fd (one-shot): re-arm what is still wanted."""
-        if left:
-            self.set(fd, left)
+        pass  # edge-triggered: nothing to re-arm
 
     def drop(self, fd: int) -> None:
         if fd in self.registered:
@@ -104,7 +97,7 @@ class _Epoll:
         out = []
         for fd, mask in self.ep.poll(-1 if timeout is None else timeout):
             events = 0
-            if mask & (select.EPOLLIN | select.EPOLLERR | select.EPOLLHUP):
+            if mask & (select.EPOLLIN | select.EPOLLRDHUP | select.EPOLLERR | select.EPOLLHUP):
                 events |= READ
             if mask & (select.EPOLLOUT | select.EPOLLERR | select.EPOLLHUP):
                 events |= WRITE
@@ -116,7 +109,8 @@ class _Epoll:
 
 
 class _Selectors:
-    """Kernel interest through selectors: register and unregister per wait."""
+    """Kernel interest through selectors: level-triggered, registered only
+    while someone waits."""
 
     def __init__(self) -> None:
         self.sel = selectors.DefaultSelector()
@@ -168,12 +162,13 @@ class IOWait:
 class PollDesc:
     """One descriptor: its kernel interest and its waiters per direction."""
 
-    __slots__ = ("fd", "owner", "want", "waiters", "closed")
+    __slots__ = ("fd", "owner", "want", "ready", "waiters", "closed")
 
     def __init__(self, fd: int, owner: Any) -> None:
         self.fd = fd
         self.owner = weakref.ref(owner)  # a stale entry is detected by a dead owner
-        self.want = 0  # directions with a registered interest
+        self.want = 0  # directions someone waits for
+        self.ready = 0  # directions with an event since nobody waited (pdReady)
         self.waiters: dict[int, list[IOWait]] = {READ: [], WRITE: []}
         self.closed = False
 
@@ -223,10 +218,15 @@ class NetPoller:
                 return pd
         return self.desc(fd, owner)
 
-    def _add(self, pd: PollDesc, mode: int, w: IOWait) -> None:
-        """w waits for `mode` on pd: register the interest (lock held)."""
+    def _add(self, pd: PollDesc, mode: int, w: IOWait) -> bool:
+        """w waits for `mode` on pd: register the interest (lock held).
+        False instead if an event for it came while nobody waited: it is
+        consumed, and w should retry rather than park."""
         if pd.closed:
             raise PollClosed(9, "file descriptor closed while waiting")
+        if pd.ready & mode:
+            pd.ready &= ~mode
+            return False
         pd.waiters[mode].append(w)
         if not pd.want & mode:
             self.kernel.set(pd.fd, pd.want | mode)
@@ -234,6 +234,7 @@ class NetPoller:
             self.nwaiting += 1
             if self.polling and not self.live:
                 self.netpoll_break()  # poll/select do not see it until woken
+        return True
 
     def _remove(self, pd: PollDesc, mode: int, w: IOWait) -> None:
         """w gave up (timeout, throw, another descriptor was ready); drop the
@@ -286,6 +287,7 @@ class NetPoller:
                 pd = self.pds.get(fd)
                 if pd is None:
                     continue
+                pd.ready |= mask & ~pd.want  # an edge nobody waits for yet
                 mask &= pd.want
                 pd.want &= ~mask
                 self.nwaiting -= mask.bit_count()
@@ -324,15 +326,8 @@ class NetPoller:
 def _ready(woken: list[IOWait]) -> None:
     """Ready the waiters' goroutines (the poller's lock held: none of them
     can have moved on, see wait_many)."""
-    if not woken:
-        return
-    s = _sched.sched
-    s.lock.acquire()
-    try:
-        for w in woken:
-            _sched.ready_locked(s, w.g, next=True)
-    finally:
-        s.lock.release()
+    if woken:
+        _sched.ready_all([w.g for w in woken])
 
 
 def wait_many(poller: NetPoller, items: list[tuple[PollDesc, int]], timeout: float | None) -> bool:
@@ -354,11 +349,11 @@ def wait_many(poller: NetPoller, items: list[tuple[PollDesc, int]], timeout: flo
     lock = poller.lock
     lock.acquire()
     try:
-        _enter(poller, items, w)
+        parked = _enter(poller, items, w)
     except BaseException:
         g.timer_seq = 0
         raise
-    while True:
+    while parked:
         _sched.park_unlock(g, lock, "IO wait")
         if w.ready or w.closed:  # set, and g readied, under the lock
             break
@@ -375,7 +370,7 @@ def wait_many(poller: NetPoller, items: list[tuple[PollDesc, int]], timeout: flo
                 g.timer_seq = 0
                 raise
             lock.acquire()
-            _enter(poller, items, w)
+            parked = _enter(poller, items, w)
             continue
         if timeout is not None and g.timer_seq == 0:  # the timer fired
             _leave(poller, items, w)
@@ -391,16 +386,22 @@ def wait_many(poller: NetPoller, items: list[tuple[PollDesc, int]], timeout: flo
     return True
 
 
-def _enter(poller: NetPoller, items: list[tuple[PollDesc, int]], w: IOWait) -> None:
-    """Add w to every item (the poller's lock held); if that fails, undo it
-    and release the lock before raising."""
+def _enter(poller: NetPoller, items: list[tuple[PollDesc, int]], w: IOWait) -> bool:
+    """Add w to every item (the poller's lock held): True.  False, with w
+    removed again and the lock released, if an item had an event nobody
+    waited for (the caller retries instead of parking).  If adding fails,
+    undo it and release the lock before raising."""
     try:
         for pd, mode in items:
-            poller._add(pd, mode, w)
+            if not poller._add(pd, mode, w):
+                _leave(poller, items, w)
+                poller.lock.release()
+                return False
     except BaseException:
         _leave(poller, items, w)
         poller.lock.release()
         raise
+    return True
 
 
 def _leave(poller: NetPoller, items: list[tuple[PollDesc, int]], w: IOWait) -> None:

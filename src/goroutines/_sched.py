@@ -601,6 +601,15 @@ def ready_locked(s: Sched, g: G, next: bool = True) -> None:
         wakeup_preempt(s, p)
 
 
+def ready_all(gs: list[G]) -> None:
+    """goready each of gs, for a caller holding no sched.lock (the
+    netpoller's batch).  _accel puts the C fast path in its place."""
+    s = sched
+    with s.lock:
+        for g in gs:
+            ready_locked(s, g, next=True)
+
+
 def wakeup_preempt(s: Sched, p: P) -> None:
     """A goroutine was just woken into p's runnext (by a timer, a channel, a
     lock...).  If p's M is running another goroutine that has had at least

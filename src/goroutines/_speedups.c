@@ -257,6 +257,7 @@ static PyObject *deque_append, *deque_popleft;  /* unbound deque methods */
 static PyObject *py_send, *py_recv, *py_recv_ok;  /* Chan's Python methods */
 static PyObject *py_wait_done;   /* _parking.wait_done */
 static PyObject *py_park_unlock; /* _sched.park_unlock */
+static PyObject *py_ready_all;   /* _sched.ready_all */
 static PyObject *sudog_cls, *chan_closed, *nanotime_fn, *getcurrent_fn;
 static PyObject *str_sched, *str_on_execute, *str_switch, *str_switches, *reason_send, *reason_recv;
 static PyObject *g_waiting, *g_runnable, *g_running;  /* _g's statuses */
@@ -264,22 +265,30 @@ static long local_runq_size;
 
 /* ----------------------------------------------------------- the fast paths */
 
-/* The running goroutine's M, if the calling code runs in a goroutine with
-   nothing pending at its safe point (Python's enter()); else NULL, no error. */
+/* The calling thread's M (borrowed), or NULL with no error. */
 static PyObject *
-current_m_of_plain_g(void)
+current_m(void)
 {
     PyObject *tid = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
     if (tid == NULL) {
         PyErr_Clear();
         return NULL;
     }
-    PyObject *m = PyDict_GetItemWithError(ms_by_tid, tid);  /* borrowed */
+    PyObject *m = PyDict_GetItemWithError(ms_by_tid, tid);
     Py_DECREF(tid);
-    if (m == NULL) {
+    if (m == NULL)
         PyErr_Clear();
+    return m;
+}
+
+/* The running goroutine's M, if the calling code runs in a goroutine with
+   nothing pending at its safe point (Python's enter()); else NULL, no error. */
+static PyObject *
+current_m_of_plain_g(void)
+{
+    PyObject *m = current_m();
+    if (m == NULL)
         return NULL;
-    }
     PyObject *g = FIELD(m, off.m_curg);
     if (g == NULL || g == Py_None || FIELD(g, off.g_preempt) != Py_False
             || FIELD(g, off.g_pending_exc) != Py_None || FIELD(g, off.g_scopes) != Py_None)
@@ -331,10 +340,11 @@ current_sched(void)
     return s == Py_None ? NULL : s;
 }
 
-/* Can `g`, parked, be readied by the goroutine running on `m` exactly as
-   ready_locked(sched, g, next=True) would, with nothing but the run-queue
-   change?  That is: sched.lock free, g waiting and not scanned, bound to m
-   itself... with m's P; its runnext ring has room; no idle M to wake. */
+/* Can `g`, parked, be readied from `m` (a goroutine or g0 running on it)
+   exactly as ready_locked(sched, g, next=True) would, with nothing but the
+   run-queue change?  That is: sched.lock free, g waiting and not scanned,
+   bound to m itself, which has its P; its ring has room; no idle M to
+   wake.  Returns that P (borrowed) or NULL. */
 static PyObject *
 ready_fast_p(PyObject *m, PyObject *g)
 {
@@ -355,11 +365,12 @@ ready_fast_p(PyObject *m, PyObject *g)
 }
 
 /* ready_locked's effect for a G that passed ready_fast_p: runnable, in
-   runnext (the old runnext to the tail), put there by p's own goroutine.
-   -1 on error (then nothing changed). */
+   runnext (the old runnext to the tail); `runnext_handoff` if p's own
+   goroutine readied it (not g0).  -1 on error (then nothing changed). */
 static int
 ready_fast(PyObject *p, PyObject *g)
 {
+    PyObject *handoff = FIELD(FIELD(p, off.p_m), off.m_curg) != Py_None ? Py_True : Py_False;
     PyObject *rq = FIELD(p, off.p_runq);
     PyObject *old = FIELD(rq, off.rq_runnext);
     if (old != Py_None) {
@@ -370,8 +381,37 @@ ready_fast(PyObject *p, PyObject *g)
     }
     set_field(g, off.g_atomicstatus, g_runnable);
     set_field(rq, off.rq_runnext, g);
-    set_field(p, off.p_runnext_handoff, Py_True);
+    set_field(p, off.p_runnext_handoff, handoff);
     return 0;
+}
+
+/* _sched.ready_all(gs): goready each G of the list gs, from a caller that
+   holds no sched.lock (the netpoller readying a batch). */
+static PyObject *
+ready_all(PyObject *module, PyObject *gs)
+{
+    PyObject *m = current_m();
+    if (m == NULL || !PyList_CheckExact(gs))
+        return PyObject_CallOneArg(py_ready_all, gs);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(gs); i++) {
+        PyObject *g = PyList_GET_ITEM(gs, i);
+        PyObject *p = ready_fast_p(m, g), *r;
+        if (p != NULL) {
+            if (ready_fast(p, g) < 0)
+                return NULL;
+            continue;
+        }
+        PyObject *one = PyList_New(1);
+        if (one == NULL)
+            return NULL;
+        PyList_SET_ITEM(one, 0, Py_NewRef(g));
+        r = PyObject_CallOneArg(py_ready_all, one);
+        Py_DECREF(one);
+        if (r == NULL)
+            return NULL;
+        Py_DECREF(r);
+    }
+    Py_RETURN_NONE;
 }
 
 /* Complete the head Sudog of q with (elem, success=True), and ready its G
@@ -849,6 +889,7 @@ install(PyObject *module, PyObject *args)
     Py_XSETREF(g_running, import_attr("goroutines._g", "Grunning"));
     Py_XSETREF(py_wait_done, import_attr("goroutines._parking", "wait_done"));
     Py_XSETREF(py_park_unlock, PyObject_GetAttrString(sched_mod, "park_unlock"));
+    Py_XSETREF(py_ready_all, PyObject_GetAttrString(sched_mod, "ready_all"));
     Py_XSETREF(chan_closed, import_attr("goroutines._chan", "ChanClosed"));
     PyObject *deque = import_attr("collections", "deque");
     Py_XSETREF(deque_append, deque ? PyObject_GetAttrString(deque, "append") : NULL);
@@ -863,7 +904,7 @@ install(PyObject *module, PyObject *args)
     Py_XSETREF(py_recv, PyObject_GetAttrString(chan_cls, "recv"));
     Py_XSETREF(py_recv_ok, PyObject_GetAttrString(chan_cls, "recv_ok"));
     if (local_runq_size < 0 || !g_waiting || !g_runnable || !g_running || !py_wait_done
-            || !py_park_unlock
+            || !py_park_unlock || !py_ready_all
             || !chan_closed || !deque_append || !deque_popleft || !ms_by_tid
             || !PyDict_Check(ms_by_tid) || !nanotime_fn || !getcurrent_fn || !py_send
             || !py_recv || !py_recv_ok || !PyType_Check(sg_cls)) {
@@ -883,6 +924,7 @@ install(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
+    {"ready_all", ready_all, METH_O, "ready_all(gs): _sched.ready_all with a C fast path."},
     {"park_unlock", (PyCFunction)(void (*)(void))park_unlock, METH_FASTCALL,
      "park_unlock(g, lock, reason): _sched.park_unlock with a C fast path."},
     {"install", install, METH_VARARGS,
