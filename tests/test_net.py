@@ -411,3 +411,46 @@ def test_unstarted_goroutines_run_while_one_waits_in_blocking():
 
     done, _ = gr.run(main, procs=1)
     assert done == [0, 1, 2, 3, 4]
+
+
+def test_edge_nobody_waited_for_is_kept_for_the_next_wait():
+    """Edge-triggered epoll reports new data once: an event that arrives
+    while nobody waits must be kept (PollDesc.ready, Go's pdReady) so the
+    next wait returns at once instead of sleeping until more data comes —
+    and is consumed, so the wait after it parks again."""
+    import os
+
+    from goroutines import _netpoll, _socket
+
+    class Owner:
+        pass
+
+    def main():
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        np = _socket._poller()
+        if not isinstance(np.kernel, _netpoll._Epoll):
+            return "not epoll"
+        owner = Owner()
+        pd = np.desc(r, owner)
+        gr.go(os.write, w, b"1")
+        _netpoll.wait(pd, np, _netpoll.READ, 5)  # registers r, parks, woken by the write
+        got = [os.read(r, 10)]
+        os.write(w, b"2")
+        np.poll(0)  # the edge arrives while nobody waits for it
+        kept = bool(pd.ready & _netpoll.READ)
+        _netpoll.wait(pd, np, _netpoll.READ, 5)  # returns at once: the kept edge
+        got.append(os.read(r, 10))
+        consumed = not pd.ready & _netpoll.READ
+        gr.go(os.write, w, b"3")
+        _netpoll.wait(pd, np, _netpoll.READ, 5)  # nothing kept: parks until the write
+        got.append(os.read(r, 10))
+        np.forget(r)
+        os.close(r)
+        os.close(w)
+        return got, kept, consumed
+
+    result = gr.run(main, procs=1)
+    if result == "not epoll":
+        pytest.skip("the edge-triggered scheme is epoll's (Linux)")
+    assert result == ([b"1", b"2", b"3"], True, True)
