@@ -217,3 +217,26 @@ def test_pingpong_with_a_hog_loses_nothing():
         return got == [i + 1 for i in range(n)]
 
     assert gr.run(main, procs=1, time_slice=0.001)
+
+
+@pytest.mark.skipif(_accel.speedups is None, reason="the C accelerator is not in use")
+def test_recv_nb_is_recv_without_the_would_block_exception():
+    import errno
+    import socket
+
+    recv_nb = _accel.speedups.recv_nb
+    a, b = socket.socketpair()
+    with a, b:
+        a.setblocking(False)
+        assert recv_nb(a, 10) is None  # would block: None, not BlockingIOError
+        b.sendall(b"hello")
+        assert recv_nb(a, 2, socket.MSG_PEEK) == b"he"  # flags are passed on
+        assert recv_nb(a, 10) == b"hello"
+        assert recv_nb(a, 0) == b""
+        with pytest.raises(ValueError, match="negative buffersize"):
+            recv_nb(a, -1)
+        b.close()
+        assert recv_nb(a, 10) == b""  # EOF
+    with pytest.raises(OSError) as e:
+        recv_nb(a, 10)  # closed, as socket.recv says
+    assert e.value.errno == errno.EBADF

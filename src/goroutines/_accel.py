@@ -41,3 +41,15 @@ def install_chan(chan_cls: type) -> None:
                      _timers.TimerHeap, _parking.Sudog, chan_cls)
     _sched.park_unlock = speedups.park_unlock  # type: ignore[attr-defined]
     _sched.ready_all = speedups.ready_all  # type: ignore[attr-defined]
+
+
+def install_netpoll(netpoll: ModuleType) -> None:
+    """Give _netpoll.wait its C fast path (the Python function stays the
+    slow path, after_wait the continuation after an unusual wake)."""
+    if speedups is None:
+        return
+    from . import _g
+
+    speedups.install_netpoll(_g.G, netpoll.PollDesc, netpoll.IOWait,  # type: ignore[attr-defined]
+                             netpoll.wait, netpoll.after_wait)
+    netpoll.wait = speedups.wait  # type: ignore[attr-defined]

@@ -41,6 +41,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import sys
 import selectors
 import time
 import weakref
@@ -353,10 +354,22 @@ def wait_many(poller: NetPoller, items: list[tuple[PollDesc, int]], timeout: flo
     except BaseException:
         g.timer_seq = 0
         raise
-    while parked:
-        _sched.park_unlock(g, lock, "IO wait")
-        if w.ready or w.closed:  # set, and g readied, under the lock
-            break
+    if not parked:
+        g.timer_seq = 0
+        return True
+    _sched.park_unlock(g, lock, "IO wait")
+    return after_wait(poller, items, w, timeout)
+
+
+def after_wait(poller: NetPoller, items: list[tuple[PollDesc, int]], w: IOWait,
+               timeout: float | None) -> bool:
+    """Back from parking in wait_many (the lock not held): wait_many's
+    result.  Woken without an event (a throw(), a cancelled context, the
+    timeout, a stale readying), act on it or park again.  Also where the C
+    fast path of wait() continues."""
+    g = w.g
+    lock = poller.lock
+    while not (w.ready or w.closed):  # both set, and g readied, under the lock
         lock.acquire()
         if w.ready or w.closed:
             lock.release()
@@ -370,13 +383,13 @@ def wait_many(poller: NetPoller, items: list[tuple[PollDesc, int]], timeout: flo
                 g.timer_seq = 0
                 raise
             lock.acquire()
-            parked = _enter(poller, items, w)
-            continue
-        if timeout is not None and g.timer_seq == 0:  # the timer fired
+            if not _enter(poller, items, w):
+                break
+        elif timeout is not None and g.timer_seq == 0:  # the timer fired
             _leave(poller, items, w)
             lock.release()
             return False
-        # woken for nothing (a stale readying): wait on, still holding the lock
+        _sched.park_unlock(g, lock, "IO wait")  # (or a stale readying: wait on)
     g.timer_seq = 0  # a pending timeout timer is stale now
     if len(items) > 1 or w.closed:
         with lock:
@@ -438,3 +451,6 @@ def wait_any(poller: NetPoller, wants: list[tuple[Any, int]], timeout: float | N
         wait_many(poller, items, timeout)
     except PollClosed:
         pass  # a descriptor was closed: the caller's poll reports it
+
+
+_accel.install_netpoll(sys.modules[__name__])

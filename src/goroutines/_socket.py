@@ -30,7 +30,7 @@ import socket as _stdsocket
 import time
 from typing import Any, Callable
 
-from . import _netpoll, _sched
+from . import _accel, _netpoll, _sched
 from ._blocking import blocking
 
 READ = _netpoll.READ
@@ -52,6 +52,8 @@ def _poller() -> _netpoll.NetPoller | None:
 
 
 _raw = _stdsocket.socket  # the C-level operations, past any override
+# socket.recv returning None instead of raising BlockingIOError (C fast path)
+_recv_nb = _accel.speedups.recv_nb if _accel.speedups is not None else None
 
 
 class Waiting:
@@ -168,6 +170,10 @@ class Socket(Waiting, _stdsocket.socket):
     # -- the blocking API -------------------------------------------------
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
+        if _recv_nb is not None and self._gr_timeout is None:  # the common case, in C
+            while (data := _recv_nb(self, bufsize, flags)) is None:
+                self._wait(READ, None)
+            return data
         return self._io(READ, super().recv, bufsize, flags)
 
     def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:

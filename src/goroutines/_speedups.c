@@ -37,6 +37,8 @@ one definition of the data model.
 #include <Python.h>
 #include <structmember.h>
 #include <pythread.h>
+#include <errno.h>
+#include <sys/socket.h>
 
 /* ------------------------------------------------------------------ Lock */
 
@@ -249,6 +251,8 @@ static struct {
     Py_ssize_t sg_g, sg_elem, sg_done, sg_success, sg_sel, sg_case;
     Py_ssize_t ch_lock, ch_buf, ch_cap, ch_closed, ch_recvq, ch_sendq;
     Py_ssize_t s_lock, s_nmidle, s_pwait, s_inherit_limit_ns;
+    Py_ssize_t g_timer_seq, pd_fd, pd_want, pd_ready, pd_waiters, pd_closed,
+               w_g, w_ready, w_closed;
 } off;
 
 static PyObject *ms_by_tid;      /* _sched.ms_by_tid */
@@ -258,6 +262,8 @@ static PyObject *py_send, *py_recv, *py_recv_ok;  /* Chan's Python methods */
 static PyObject *py_wait_done;   /* _parking.wait_done */
 static PyObject *py_park_unlock; /* _sched.park_unlock */
 static PyObject *py_ready_all;   /* _sched.ready_all */
+static PyObject *py_wait, *py_after_wait, *pd_cls, *iowait_cls;  /* _netpoll's */
+static PyObject *str_fileno, *str_lock, *str_kernel, *str_registered, *str_live, *str_nwaiting, *reason_io;
 static PyObject *sudog_cls, *chan_closed, *nanotime_fn, *getcurrent_fn;
 static PyObject *str_sched, *str_on_execute, *str_switch, *str_switches, *reason_send, *reason_recv;
 static PyObject *g_waiting, *g_runnable, *g_running;  /* _g's statuses */
@@ -817,6 +823,223 @@ chan_recv(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwn
     return call_py(py_recv, self, args, nargs, kwnames);
 }
 
+static int
+offsets(PyObject *cls, const char *const *names, Py_ssize_t *const *outs)
+{
+    for (; *names != NULL; names++, outs++)
+        if (slot_offset(cls, *names, *outs) < 0)
+            return -1;
+    return 0;
+}
+
+#define SLOTS(cls, ...) offsets((cls), (const char *const[]){__VA_ARGS__, NULL}, \
+                                (Py_ssize_t *const[])
+
+/* ---------------------------------------------------------------- netpoll */
+
+/* A new IOWait(g), as its __init__ makes it. */
+static PyObject *
+new_iowait(PyObject *g)
+{
+    PyTypeObject *t = (PyTypeObject *)iowait_cls;
+    PyObject *w = t->tp_alloc(t, 0);
+    if (w == NULL)
+        return NULL;
+    FIELD(w, off.w_g) = Py_NewRef(g);
+    FIELD(w, off.w_ready) = Py_NewRef(Py_False);
+    FIELD(w, off.w_closed) = Py_NewRef(Py_False);
+    return w;
+}
+
+/* Is fd registered with an epoll kernel that needs no call to wait on it
+   (_Epoll.set would return at once; it is "live": no netpoll_break)? */
+static int
+kernel_ready_for(PyObject *poller, PyObject *fd)
+{
+    PyObject *kernel = PyObject_GetAttr(poller, str_kernel);
+    PyObject *live = kernel ? PyObject_GetAttr(kernel, str_live) : NULL;
+    PyObject *reg = live ? PyObject_GetAttr(kernel, str_registered) : NULL;
+    int ok = reg != NULL && live == Py_True && PyAnySet_Check(reg) && PySet_Contains(reg, fd) == 1;
+    Py_XDECREF(kernel);
+    Py_XDECREF(live);
+    Py_XDECREF(reg);
+    PyErr_Clear();
+    return ok;
+}
+
+static int
+set_ll(PyObject *o, Py_ssize_t offset, long long v)
+{
+    PyObject *n = PyLong_FromLongLong(v);
+    if (n == NULL)
+        return -1;
+    Py_SETREF(FIELD(o, offset), n);
+    return 0;
+}
+
+/* _netpoll.wait(pd, poller, mode, timeout) without a timeout, when nothing
+   unusual is going on: wait_many's effect for one descriptor — take a kept
+   edge, or add an IOWait and park — and after_wait's for a plain wake. */
+static PyObject *
+netpoll_wait(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || args[3] != Py_None || !Py_IS_TYPE(args[0], (PyTypeObject *)pd_cls)
+            || !PyLong_CheckExact(args[2]))
+        goto slow;
+    PyObject *pd = args[0], *poller = args[1], *mode = args[2];
+    long long md = as_ll(mode);
+    PyObject *m = current_m_of_plain_g();
+    if (m == NULL || FIELD(pd, off.pd_closed) != Py_False)
+        goto slow;
+    PyObject *lock = PyObject_GetAttr(poller, str_lock);
+    int free = LOCK_FREE(lock);
+    Py_XDECREF(lock);
+    if (!free)
+        goto slow;
+    PyObject *g = FIELD(m, off.m_curg);
+    long long ready = as_ll(FIELD(pd, off.pd_ready)), want = as_ll(FIELD(pd, off.pd_want));
+    if (ready < 0 || want < 0)
+        goto slow;
+    if (ready & md) {  /* an edge nobody waited for: retry the call */
+        if (set_ll(pd, off.pd_ready, ready & ~md) < 0 || set_ll(g, off.g_timer_seq, 0) < 0)
+            return NULL;
+        Py_RETURN_NONE;
+    }
+    PyObject *nwaiting = NULL;
+    if (!(want & md)) {
+        if (!kernel_ready_for(poller, FIELD(pd, off.pd_fd))
+                || (nwaiting = PyObject_GetAttr(poller, str_nwaiting)) == NULL)
+            goto slow;
+    }
+    PyObject *waiters = PyDict_GetItemWithError(FIELD(pd, off.pd_waiters), mode);
+    Pick pk;
+    if (waiters == NULL || !PyList_CheckExact(waiters) || !park_fast_p(m, &pk)) {
+        Py_XDECREF(nwaiting);
+        goto slow;
+    }
+    PyObject *w = new_iowait(g);
+    if (w == NULL || PyList_Append(waiters, w) < 0) {
+        Py_XDECREF(w);
+        Py_XDECREF(nwaiting);
+        return NULL;
+    }
+    if (nwaiting != NULL) {
+        PyObject *n = PyLong_FromLongLong(as_ll(nwaiting) + 1);
+        Py_DECREF(nwaiting);
+        if (n == NULL || set_ll(pd, off.pd_want, want | md) < 0
+                || PyObject_SetAttr(poller, str_nwaiting, n) < 0) {
+            Py_XDECREF(n);
+            Py_DECREF(w);
+            return NULL;
+        }
+        Py_DECREF(n);
+    }
+    PyObject *r = NULL;
+    if (gopark_commit(m, reason_io, NULL, &pk) < 0)
+        goto done;
+    if (FIELD(w, off.w_ready) == Py_True && FIELD(w, off.w_closed) == Py_False) {
+        r = set_ll(g, off.g_timer_seq, 0) < 0 ? NULL : Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *item = PyTuple_Pack(2, pd, mode);
+    PyObject *items = item ? PyList_New(1) : NULL;
+    if (items != NULL) {
+        PyList_SET_ITEM(items, 0, item);
+        PyObject *a[4] = {poller, items, w, Py_None};
+        PyObject *res = PyObject_Vectorcall(py_after_wait, a, 4, NULL);
+        Py_DECREF(items);
+        if (res != NULL) {
+            Py_DECREF(res);  /* never False without a timeout */
+            r = Py_NewRef(Py_None);
+        }
+    }
+    else
+        Py_XDECREF(item);
+done:
+    Py_DECREF(w);
+    return r;
+slow:
+    PyErr_Clear();
+    return PyObject_Vectorcall(py_wait, args, nargs, NULL);
+}
+
+/* recv_nb(sock, bufsize, flags=0): sock.recv() for a socket whose
+   descriptor never blocks, but None where it would raise BlockingIOError:
+   a would-block is the common case of a cooperative read, and raising and
+   catching the exception (its message decoded from strerror) costs more
+   than the call. */
+static PyObject *
+recv_nb(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 2 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "recv_nb(sock, bufsize, flags=0)");
+        return NULL;
+    }
+    Py_ssize_t n = PyLong_AsSsize_t(args[1]);
+    long flags = nargs > 2 ? PyLong_AsLong(args[2]) : 0;
+    if ((n == -1 || flags == -1) && PyErr_Occurred())
+        return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "negative buffersize in recv");
+        return NULL;
+    }
+    PyObject *fileno = PyObject_CallMethodNoArgs(args[0], str_fileno);
+    long fd = fileno ? PyLong_AsLong(fileno) : -1;
+    Py_XDECREF(fileno);
+    if (fd == -1 && PyErr_Occurred())
+        return NULL;
+    if (fd < 0) {  /* closed: what socket.recv says */
+        errno = EBADF;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *buf = PyBytes_FromStringAndSize(NULL, n);
+    if (buf == NULL || n == 0)  /* recv(0) is b"" without a call, as in socket.recv */
+        return buf;
+    for (;;) {
+        ssize_t got = recv((int)fd, PyBytes_AS_STRING(buf), (size_t)n, (int)flags);
+        if (got >= 0) {
+            if (got != n && _PyBytes_Resize(&buf, got) < 0)
+                return NULL;
+            return buf;
+        }
+        if (errno == EINTR) {
+            if (PyErr_CheckSignals() < 0)
+                break;
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            Py_DECREF(buf);
+            Py_RETURN_NONE;
+        }
+        PyErr_SetFromErrno(PyExc_OSError);
+        break;
+    }
+    Py_DECREF(buf);
+    return NULL;
+}
+
+static PyObject *
+install_netpoll(PyObject *module, PyObject *args)
+{
+    PyObject *g_cls, *pd_c, *w_c, *wait, *after;
+    if (!PyArg_ParseTuple(args, "OOOOO:install_netpoll", &g_cls, &pd_c, &w_c, &wait, &after))
+        return NULL;
+    if (SLOTS(g_cls, "timer_seq") {&off.g_timer_seq}) < 0
+        || SLOTS(pd_c, "fd", "want", "ready", "waiters", "closed")
+                 {&off.pd_fd, &off.pd_want, &off.pd_ready, &off.pd_waiters, &off.pd_closed}) < 0
+        || SLOTS(w_c, "g", "ready", "closed") {&off.w_g, &off.w_ready, &off.w_closed}) < 0)
+        return NULL;
+    if (!PyType_Check(pd_c) || !PyType_Check(w_c)) {
+        PyErr_SetString(PyExc_TypeError, "install_netpoll(): PollDesc and IOWait must be classes");
+        return NULL;
+    }
+    Py_XSETREF(pd_cls, Py_NewRef(pd_c));
+    Py_XSETREF(iowait_cls, Py_NewRef(w_c));
+    Py_XSETREF(py_wait, Py_NewRef(wait));
+    Py_XSETREF(py_after_wait, Py_NewRef(after));
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------ installation */
 
 static PyMethodDef chan_fast_methods[] = {
@@ -827,15 +1050,6 @@ static PyMethodDef chan_fast_methods[] = {
     {"recv_ok", (PyCFunction)(void (*)(void))chan_recv_ok, METH_FASTCALL | METH_KEYWORDS,
      "Go's `v, ok := <-ch`; see the Python method for the contract."},
 };
-
-static int
-offsets(PyObject *cls, const char *const *names, Py_ssize_t *const *outs)
-{
-    for (; *names != NULL; names++, outs++)
-        if (slot_offset(cls, *names, *outs) < 0)
-            return -1;
-    return 0;
-}
 
 /* A new reference to module.name, or NULL with an exception. */
 static PyObject *
@@ -849,8 +1063,6 @@ import_attr(const char *module, const char *name)
     return v;
 }
 
-#define SLOTS(cls, ...) offsets((cls), (const char *const[]){__VA_ARGS__, NULL}, \
-                                (Py_ssize_t *const[])
 static PyObject *
 install(PyObject *module, PyObject *args)
 {
@@ -924,6 +1136,12 @@ install(PyObject *module, PyObject *args)
 }
 
 static PyMethodDef module_methods[] = {
+    {"recv_nb", (PyCFunction)(void (*)(void))recv_nb, METH_FASTCALL,
+     "recv_nb(sock, bufsize, flags=0): sock.recv(), None instead of BlockingIOError."},
+    {"wait", (PyCFunction)(void (*)(void))netpoll_wait, METH_FASTCALL,
+     "wait(pd, poller, mode, timeout): _netpoll.wait with a C fast path."},
+    {"install_netpoll", install_netpoll, METH_VARARGS,
+     "install_netpoll(G, PollDesc, IOWait, wait, after_wait): _netpoll's fast path."},
     {"ready_all", ready_all, METH_O, "ready_all(gs): _sched.ready_all with a C fast path."},
     {"park_unlock", (PyCFunction)(void (*)(void))park_unlock, METH_FASTCALL,
      "park_unlock(g, lock, reason): _sched.park_unlock with a C fast path."},
@@ -948,7 +1166,9 @@ PyInit__speedups(void)
     struct { PyObject **where; const char *s; } names[] = {
         {&str_sched, "sched"},
         {&str_on_execute, "on_execute"}, {&str_switch, "switch"}, {&str_switches, "switches"},
-        {&reason_send, "chan send"}, {&reason_recv, "chan receive"},
+        {&reason_send, "chan send"}, {&reason_recv, "chan receive"}, {&reason_io, "IO wait"},
+        {&str_fileno, "fileno"}, {&str_lock, "lock"}, {&str_kernel, "kernel"}, {&str_registered, "registered"},
+        {&str_live, "live"}, {&str_nwaiting, "nwaiting"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if ((*names[i].where = PyUnicode_InternFromString(names[i].s)) == NULL)
