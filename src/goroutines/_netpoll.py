@@ -41,8 +41,8 @@ from __future__ import annotations
 import errno
 import os
 import select
-import sys
 import selectors
+import sys
 import time
 import weakref
 from typing import Any
