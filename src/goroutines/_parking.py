@@ -105,7 +105,4 @@ def complete(sg: Sudog, elem: Any = None, success: bool = True) -> None:
 
 def wake(sgs: Any) -> None:
     """Ready the goroutines of completed Sudogs (after releasing the lock)."""
-    s = _sched.sched
-    with s.lock:
-        for sg in sgs:
-            _sched.ready_locked(s, sg.g, next=True)
+    _sched.ready_all([sg.g for sg in sgs])
